@@ -1,0 +1,1 @@
+"""Code generation: LLVM IR for the host CPU (``codegen.cpu``)."""

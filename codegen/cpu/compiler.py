@@ -1,0 +1,198 @@
+"""Graph -> one LLVM module: a kernel per node and one entry function.
+
+The entry function has the signature::
+
+    void @<entry>(ptr %sym, ptr %table)
+
+``%sym`` is the i64 array of symbolic dim sizes (order: ``CompiledModule.sym_names``)
+and ``%table`` an array of buffer pointers (order: ``CompiledModule.buffers``):
+graph inputs, graph outputs, parameters, then intermediates. The entry calls
+the kernels in graph order, so Python enters native code once per batch.
+
+Constants become LLVM globals. Ops in ``ALIAS_OPS`` (reshape) emit no kernel:
+their output shares the operand's buffer. A graph output that no kernel can
+write directly (an input, parameter, constant, alias, or a value returned
+twice) is copied into its output buffer at the end.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import llvmlite.ir as ll
+import numpy as np
+
+from codegen.cpu.kernel import (CPU_LOWERINGS, I8, I64, PTR, KernelContext, LoweringError, i64, lltype,
+                                mul)
+from ir.attrs import ConstantAttrs
+from ir.graph import Graph, Node, Value, ValueKind
+from ir.opcodes import Op
+from ir.shapes import Shape, SymDim
+from ir.dtypes import DType
+
+ALIAS_OPS = frozenset({Op.RESHAPE})
+
+
+class BufferRole(enum.Enum):
+    INPUT = "input"
+    OUTPUT = "output"
+    PARAM = "param"
+    TEMP = "temp"
+
+
+@dataclass(frozen=True)
+class BufferSpec:
+    """One slot of the pointer table: who owns the memory and how big it is."""
+
+    name: str
+    role: BufferRole
+    dtype: DType
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class CompiledModule:
+    """LLVM IR text plus what the runtime needs to call its entry function."""
+
+    llvm_ir: str
+    entry: str
+    sym_names: tuple[str, ...]
+    buffers: tuple[BufferSpec, ...]
+    kernel_count: int
+
+
+def _load_emitters() -> None:
+    # Importing the families registers their emitters in CPU_LOWERINGS.
+    import codegen.cpu.lowerings  # noqa: F401
+
+
+def missing_lowerings(graph: Graph) -> list[Node]:
+    _load_emitters()
+    return [n for n in graph.nodes
+            if n.op not in CPU_LOWERINGS and n.op not in ALIAS_OPS and n.op is not Op.CONSTANT]
+
+
+def compile_graph(graph: Graph, entry: str = "horn_forward") -> CompiledModule:
+    """Emits LLVM IR for ``graph``; raises LoweringError listing every op without a CPU lowering."""
+    _load_emitters()
+    missing = missing_lowerings(graph)
+    if missing:
+        raise LoweringError("no CPU lowering for: " + ", ".join(f"{n.name} ({n.op})" for n in missing))
+
+    module = ll.Module(name=graph.name)
+    sym_names = _symbol_order(graph)
+    sym_index = {s: i for i, s in enumerate(sym_names)}
+
+    buffers: list[BufferSpec] = []
+    slot: dict[int, int] = {}          # id(Value) -> table slot it lives in
+    for v in graph.inputs:
+        slot[id(v)] = len(buffers)
+        buffers.append(BufferSpec(v.name, BufferRole.INPUT, v.dtype, v.shape))
+    out_slots = []
+    for i, v in enumerate(graph.outputs):
+        out_slots.append(len(buffers))
+        buffers.append(BufferSpec(f"output_{i}", BufferRole.OUTPUT, v.dtype, v.shape))
+    for v in graph.params:
+        slot[id(v)] = len(buffers)
+        buffers.append(BufferSpec(v.name, BufferRole.PARAM, v.dtype, v.shape))
+
+    # Outputs written in place by their producing kernel: produced by a real kernel, returned once.
+    direct: dict[int, int] = {}
+    for v, s in zip(graph.outputs, out_slots):
+        if (v.kind is ValueKind.NODE and v.producer.op not in ALIAS_OPS | {Op.CONSTANT}
+                and sum(o is v for o in graph.outputs) == 1):
+            direct[id(v)] = s
+
+    entry_fn = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR]), entry)
+    entry_fn.args[0].name, entry_fn.args[1].name = "sym", "table"
+    b = ll.IRBuilder(entry_fn.append_basic_block("entry"))
+    ptr_of: dict[int, ll.Value] = {}
+
+    def table_ptr(s: int, name: str) -> ll.Value:
+        p = b.gep(entry_fn.args[1], [i64(s)], inbounds=True, source_etype=PTR)
+        return b.load(p, typ=PTR, name=name)
+
+    for v in [*graph.inputs, *graph.params]:
+        ptr_of[id(v)] = table_ptr(slot[id(v)], v.name)
+
+    kernels = 0
+    for node in graph.nodes:
+        if node.op is Op.CONSTANT:
+            ptr_of[id(node.output)] = _constant_global(module, node)
+            continue
+        if node.op in ALIAS_OPS:
+            ptr_of[id(node.output)] = ptr_of[id(node.inputs[0])]
+            continue
+        for v in node.outputs:
+            if id(v) in direct:
+                ptr_of[id(v)] = table_ptr(direct[id(v)], v.name)
+            else:
+                slot[id(v)] = len(buffers)
+                buffers.append(BufferSpec(v.name, BufferRole.TEMP, v.dtype, v.shape))
+                ptr_of[id(v)] = table_ptr(slot[id(v)], v.name)
+        fn = _emit_kernel(module, node, sym_index)
+        b.call(fn, [entry_fn.args[0], *(ptr_of[id(v)] for v in node.inputs),
+                    *(ptr_of[id(v)] for v in node.outputs)])
+        kernels += 1
+
+    for v, s in zip(graph.outputs, out_slots):
+        if id(v) not in direct:
+            nbytes = i64(v.dtype.itemsize)
+            for d in v.shape:
+                nbytes = mul(b, nbytes, _entry_dim(b, entry_fn, sym_index, d))
+            b.call(_memcpy(module), [table_ptr(s, f"out{s}"), ptr_of[id(v)], nbytes,
+                                     ll.Constant(ll.IntType(1), 0)])
+    b.ret_void()
+    return CompiledModule(str(module), entry, sym_names, tuple(buffers), kernels)
+
+
+def _symbol_order(graph: Graph) -> tuple[str, ...]:
+    names: list[str] = []
+    for v in graph.values():
+        for d in v.shape:
+            if isinstance(d, SymDim) and d.name not in names:
+                names.append(d.name)
+    return tuple(names)
+
+
+def _entry_dim(b: ll.IRBuilder, fn: ll.Function, sym_index: dict[str, int], d) -> ll.Value:
+    if isinstance(d, SymDim):
+        p = b.gep(fn.args[0], [i64(sym_index[d.name])], source_etype=I64)
+        return b.load(p, typ=I64)
+    return i64(d)
+
+
+def _emit_kernel(module: ll.Module, node: Node, sym_index: dict[str, int]) -> ll.Function:
+    nargs = 1 + len(node.inputs) + len(node.outputs)
+    fn = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR] * nargs), f"k_{node.name}")
+    fn.linkage = "internal"
+    for i, arg in enumerate(fn.args):
+        if i > 0:
+            arg.add_attribute("noalias")
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    ctx = KernelContext(module, fn, b, node, sym_index,
+                        inputs=list(fn.args[1:1 + len(node.inputs)]),
+                        outputs=list(fn.args[1 + len(node.inputs):]))
+    CPU_LOWERINGS[node.op](ctx)
+    ctx.builder.ret_void()
+    return fn
+
+
+def _constant_global(module: ll.Module, node: Node) -> ll.Value:
+    arr: np.ndarray = node.attrs.value
+    data = np.ascontiguousarray(arr.astype(np.int8) if arr.dtype == np.bool_ else arr)
+    raw = bytearray(data.tobytes()) or bytearray(1)
+    ty = ll.ArrayType(I8, len(raw))
+    g = ll.GlobalVariable(module, ty, name=f"c_{node.name}")
+    g.global_constant = True
+    g.linkage = "internal"
+    g.align = 64
+    g.initializer = ll.Constant(ty, raw)
+    return g
+
+
+def _memcpy(module: ll.Module) -> ll.Function:
+    name = "llvm.memcpy.p0.p0.i64"
+    if name in module.globals:
+        return module.globals[name]
+    return ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR, PTR, I64, ll.IntType(1)]), name)

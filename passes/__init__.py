@@ -1,0 +1,1 @@
+"""Horn passes."""

@@ -3,8 +3,9 @@
 Use-lists cannot go stale because nothing but :class:`Graph` methods touch
 them: ``Node.inputs`` is a read-only tuple, and rewiring goes through
 :meth:`Graph.set_input` / :meth:`Graph.replace_all_uses`. Output types are
-computed by the op registry when a node is created and recomputed by
-:meth:`Graph.retype` when inputs change, so no derived fact is cached stale.
+computed by the op registry when a node is created; rewiring must keep them
+(the verifier re-derives every type), and passes that change input types
+rebuild the graph (``passes.shape_inference``), so no derived fact goes stale.
 """
 from __future__ import annotations
 

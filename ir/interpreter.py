@@ -6,13 +6,14 @@ reference, and checks each result against the node's inferred type.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from ir.graph import Graph, Value
 from ir.registry import evaluate
-from ir.shapes import bind_symbols, evaluate_shape
+from ir.shapes import SymDim, bind_symbols, evaluate_shape
 
 
 def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray],
@@ -46,7 +47,7 @@ def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarr
         env[id(p)] = arr
 
     for node in graph.nodes:
-        results = evaluate(node.op, tuple(env[id(v)] for v in node.inputs), node.attrs)
+        results = evaluate(node.op, tuple(env[id(v)] for v in node.inputs), _bind_attrs(node.attrs, sizes))
         for v, r in zip(node.outputs, results):
             r = np.asarray(r)
             want = evaluate_shape(v.shape, sizes)
@@ -55,6 +56,18 @@ def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarr
                                      f"{r.dtype}{list(r.shape)}, its type says {v.dtype.numpy}{list(want)}")
             env[id(v)] = r
     return [env[id(v)] for v in graph.outputs]
+
+
+def _bind_attrs(attrs, sizes: dict[str, int]):
+    """Attributes with symbolic target shapes (reshape, broadcast_to) made concrete.
+
+    References see arrays, so a target dim ``N`` must become the run-time size
+    here; nothing else in the attributes depends on run-time sizes.
+    """
+    shape = getattr(attrs, "shape", None)
+    if shape is not None and any(isinstance(d, SymDim) for d in shape):
+        return dataclasses.replace(attrs, shape=evaluate_shape(shape, sizes))
+    return attrs
 
 
 def _bound_array(p: Value) -> np.ndarray:

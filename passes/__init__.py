@@ -1,1 +1,11 @@
-"""Horn passes."""
+"""Graph -> Graph transforms and the pass manager that runs them in pipelines."""
+from passes.pass_manager import (DISABLE_ENV, DUMP_ENV, Pass, PassManager, PassRecord, PassResult,
+                                 make_pass)
+from passes.shape_inference import shape_inference, specialize_inputs
+from passes.constant_folding import constant_folding
+from passes.dce import dce
+from passes.pipeline import default_pipeline
+
+__all__ = ["DISABLE_ENV", "DUMP_ENV", "Pass", "PassManager", "PassRecord", "PassResult",
+           "make_pass", "shape_inference", "specialize_inputs", "constant_folding", "dce",
+           "default_pipeline"]

@@ -135,8 +135,11 @@ def _cast_reference(arrays, attrs: CastAttrs):
     if x.dtype.kind == "f" and attrs.dtype.is_integer:
         # fptosi/fptoui are undefined out of range; define it as saturating (NaN -> 0).
         info = np.iinfo(target)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             x = np.nan_to_num(np.clip(np.trunc(x), info.min, info.max), nan=0.0)
+            # info.max can round up to 2**k in x's float type (2**31 in float32, 2**63 in
+            # float64), which astype does not saturate (x86 gives INT_MIN): pin it to the bound.
+            return (np.where(x >= info.max, info.max, x.astype(target)).astype(target),)
     return (x.astype(target),)
 
 

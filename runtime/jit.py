@@ -18,12 +18,22 @@ def _init() -> None:
 
 
 @functools.cache
-def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
+def _host_cpu() -> tuple[str, str]:
     _init()
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
+    """A new target machine for the host CPU.
+
+    Not cached: ``create_mcjit_compiler`` takes ownership of the target machine
+    and frees it with the engine, so a shared one would dangle once the first
+    JitLibrary is collected (the next compile then crashes inside LLVM).
+    """
+    cpu, features = _host_cpu()
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                        features=llvm.get_host_cpu_features().flatten(),
-                                        opt=opt_level, codemodel="jitdefault", jit=True)
+    return target.create_target_machine(cpu=cpu, features=features, opt=opt_level,
+                                        codemodel="jitdefault", jit=True)
 
 
 def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> None:

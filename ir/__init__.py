@@ -7,8 +7,10 @@ from ir.graph import Graph, Node, Value, ValueKind
 from ir.registry import IRTypeError, op_def, registered_ops, infer_types
 from ir.verifier import VerificationError, verify
 from ir.printer import print_graph
+from ir.parser import ParseError, parse_graph
 from ir.interpreter import interpret
 
 __all__ = ["DType", "BATCH", "Shape", "SymDim", "TensorType", "format_shape", "Op", "attrs",
            "Graph", "Node", "Value", "ValueKind", "IRTypeError", "op_def", "registered_ops",
-           "infer_types", "VerificationError", "verify", "print_graph", "interpret"]
+           "infer_types", "VerificationError", "verify", "print_graph", "parse_graph", "ParseError",
+           "interpret"]

@@ -138,7 +138,8 @@ class ConstantAttrs:
     _digest: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        arr = np.ascontiguousarray(self.value)
+        # asarray(order="C"), not ascontiguousarray: the latter turns a 0-d scalar into shape (1,).
+        arr = np.asarray(self.value, order="C")
         arr.setflags(write=False)
         object.__setattr__(self, "value", arr)
         h = hashlib.sha1(arr.tobytes())

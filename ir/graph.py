@@ -190,6 +190,10 @@ class Graph:
     # -- mutation ---------------------------------------------------------
     def set_input(self, node: Node, index: int, value: Value) -> None:
         """Rewires one operand; the node's output types must not change."""
+        # Checked up front: a negative index would read the right operand but miss its use entry.
+        if not 0 <= index < len(node._inputs):
+            raise IndexError(f"{node.name} ({node.op}) has {len(node._inputs)} operand(s); "
+                             f"operand index {index} is out of range")
         old = node._inputs[index]
         old._uses.remove((node, index))
         node._inputs = node._inputs[:index] + (value,) + node._inputs[index + 1:]
@@ -207,6 +211,9 @@ class Graph:
 
     def remove_node(self, node: Node) -> None:
         """Removes a node none of whose outputs is used."""
+        # Checked first: a foreign node's operands would lose use entries before remove() failed.
+        if not any(n is node for n in self._nodes):
+            raise ValueError(f"cannot remove {node.name}: it is not a node of graph @{self.name}")
         for v in node.outputs:
             if self.is_live(v):
                 users = ", ".join(n.name for n, _ in v._uses) or "graph output"

@@ -41,7 +41,8 @@ def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarr
         env[id(v)] = x
     params = params or {}
     for p in graph.params:
-        arr = params[p.name] if p.name in params else _bound_array(p)
+        # asarray: an override may be a list or a scalar, as inputs may.
+        arr = np.asarray(params[p.name]) if p.name in params else _bound_array(p)
         if arr.dtype != p.dtype.numpy or tuple(arr.shape) != tuple(p.shape):
             raise ValueError(f"param %{p.name}: expected {p.type}, received {arr.dtype}{list(arr.shape)}")
         env[id(p)] = arr

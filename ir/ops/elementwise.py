@@ -44,7 +44,7 @@ UNARY = {
     Op.RSQRT: (_FLOAT_ONLY, lambda x: (1 / np.sqrt(x)).astype(x.dtype)),
     Op.TANH: (_FLOAT_ONLY, np.tanh),
     Op.SIGMOID: (_FLOAT_ONLY, _sigmoid),
-    Op.ERF: (_FLOAT_ONLY, lambda x: _erf(x.astype(np.float64)).astype(x.dtype)),
+    Op.ERF: (_FLOAT_ONLY, lambda x: np.asarray(_erf(x.astype(np.float64)), np.float64).astype(x.dtype)),
     Op.SIN: (_FLOAT_ONLY, np.sin),
     Op.COS: (_FLOAT_ONLY, np.cos),
     Op.FLOOR: (_FLOAT_ONLY, np.floor),
@@ -134,12 +134,13 @@ def _cast_reference(arrays, attrs: CastAttrs):
     target = attrs.dtype.numpy
     if x.dtype.kind == "f" and attrs.dtype.is_integer:
         # fptosi/fptoui are undefined out of range; define it as saturating (NaN -> 0).
+        # Clip in float64, where the int8..int32 bounds are exact (float16 cannot hold them,
+        # float32 rounds 2**31 - 1 up). int64's max still rounds up to 2**63, which astype
+        # does not saturate (x86 gives INT_MIN): pin it to the bound.
         info = np.iinfo(target)
-        with np.errstate(invalid="ignore", over="ignore"):
-            x = np.nan_to_num(np.clip(np.trunc(x), info.min, info.max), nan=0.0)
-            # info.max can round up to 2**k in x's float type (2**31 in float32, 2**63 in
-            # float64), which astype does not saturate (x86 gives INT_MIN): pin it to the bound.
-            return (np.where(x >= info.max, info.max, x.astype(target)).astype(target),)
+        with np.errstate(invalid="ignore"):
+            t = np.nan_to_num(np.clip(np.trunc(x.astype(np.float64)), info.min, info.max), nan=0.0)
+            return (np.where(t >= info.max, info.max, t.astype(target)).astype(target),)
     return (x.astype(target),)
 
 

@@ -40,7 +40,7 @@ def _transpose_infer(ts, a: TransposeAttrs):
 
 
 register(Op.TRANSPOSE, TransposeAttrs, 1, _transpose_infer,
-         lambda arrays, a: (np.ascontiguousarray(np.transpose(arrays[0], a.perm)),))
+         lambda arrays, a: (np.asarray(np.transpose(arrays[0], a.perm), order="C"),))
 
 
 def _broadcast_infer(ts, a: BroadcastAttrs):
@@ -57,7 +57,7 @@ def _broadcast_reference(arrays, a: BroadcastAttrs):
              for i, d in enumerate(a.shape)]
     if any(isinstance(d, SymDim) for d in shape):
         raise ValueError("broadcast_to a new symbolic dim needs its run-time size")
-    return (np.ascontiguousarray(np.broadcast_to(x, shape)),)
+    return (np.asarray(np.broadcast_to(x, shape), order="C"),)
 
 
 register(Op.BROADCAST_TO, BroadcastAttrs, 1, _broadcast_infer, _broadcast_reference)
@@ -87,8 +87,8 @@ def _slice_infer(ts, a: SliceAttrs):
 
 
 register(Op.SLICE, SliceAttrs, 1, _slice_infer,
-         lambda arrays, a: (np.ascontiguousarray(arrays[0][tuple(
-             slice(s, e, k) for s, e, k in zip(a.starts, a.stops, a.steps))]),))
+         lambda arrays, a: (np.asarray(arrays[0][tuple(
+             slice(s, e, k) for s, e, k in zip(a.starts, a.stops, a.steps))], order="C"),))
 
 
 def _concat_infer(ts, a: ConcatAttrs):

@@ -50,7 +50,7 @@ class Executable:
         sizes: dict[str, int] = {}
         arrays: list[np.ndarray] = []
         for v, x in zip(g.inputs, inputs):
-            x = np.ascontiguousarray(x)
+            x = np.asarray(x, order="C")   # not ascontiguousarray: it turns a 0-d array into shape (1,)
             if x.dtype != v.dtype.numpy:
                 raise TypeError(f"input {v.name!r}: expected dtype {v.dtype.numpy}, received {x.dtype}")
             bind_symbols(v.shape, x.shape, sizes, f"input {v.name!r}")

@@ -1,0 +1,54 @@
+"""Variables: the weights layers own, as live numpy arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from frontend.backend import standardize_dtype
+
+
+class Variable:
+    """A named, contiguous numpy array that compiled code reads in place.
+
+    ``assign`` writes into the existing array, so executables that bound it
+    see the new value without recompiling.
+    """
+
+    def __init__(self, value, *, name: str, trainable: bool = True, dtype=None, path: str | None = None):
+        dtype = standardize_dtype(dtype if dtype is not None else getattr(value, "dtype", None))
+        self._array = np.array(value, dtype=dtype, copy=True, order="C")
+        self.name = name
+        self.path = path or name
+        self.trainable = trainable
+
+    # The graph binding protocol (ir.graph.ParamBinding): the live array, no copy.
+    def numpy(self) -> np.ndarray:
+        return self._array
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._array
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._array.shape
+
+    @property
+    def dtype(self) -> str:
+        return self._array.dtype.name
+
+    @property
+    def ndim(self) -> int:
+        return self._array.ndim
+
+    def assign(self, value) -> None:
+        value = np.asarray(value)
+        if value.shape != self._array.shape:
+            raise ValueError(f"Cannot assign to variable {self.path}: expected shape {self.shape}, "
+                             f"received shape {value.shape}")
+        self._array[...] = value
+
+    def __array__(self, dtype=None, copy=None):
+        return self._array if dtype is None else self._array.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"

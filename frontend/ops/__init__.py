@@ -1,0 +1,21 @@
+"""``horn.ops``, laid out like ``keras.ops``: every numpy-style and nn op at the
+top level, and the ``numpy`` / ``nn`` namespaces as submodules.
+
+Each op emits IR when given a TracedTensor, becomes a layer of the functional
+model when given a KerasTensor, and computes with the ops' reference
+implementations when given arrays (frontend/ops/core.py is the one door).
+"""
+from importlib.util import find_spec
+
+from frontend.ops import nn, numpy  # noqa: F401  (keras.ops.nn, keras.ops.numpy)
+from frontend.ops.numpy import *  # noqa: F401,F403
+from frontend.ops.nn import *  # noqa: F401,F403  (after numpy: keras.ops.sigmoid is the nn one)
+
+__all__ = list(numpy.__all__) + [n for n in nn.__all__ if n not in numpy.__all__]
+
+# Convolution and pooling ops live in their own module, written alongside this one.
+if find_spec("frontend.ops.conv") is not None:
+    from frontend.ops import conv  # noqa: F401
+    # Read the module's __all__ before the star import rebinds `conv` to the conv op.
+    __all__ += [n for n in getattr(conv, "__all__", []) if n not in __all__]
+    from frontend.ops.conv import *  # noqa: F401,F403

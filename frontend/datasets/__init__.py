@@ -1,0 +1,1 @@
+"""Datasets with real download code and checksum verification (see files.py)."""

@@ -1,0 +1,2 @@
+"""``keras.models``."""
+from frontend.models import Functional, Model, Sequential  # noqa: F401

@@ -29,13 +29,22 @@ class Tracer:
     def __init__(self, name: str = "main"):
         self.graph = Graph(name)
         self._params: dict[int, Value] = {}
+        self._current: dict[int, TracedTensor] = {}    # Variable id -> value assigned this trace
         self._scope: list[str] = []
+        self._rng_key: TracedTensor | None = None
+        self._rng_streams = 0
 
     def input(self, shape, dtype: str | DType = "float32", name: str = "input") -> TracedTensor:
         dims = tuple(BATCH if d is None else d for d in shape)
         return TracedTensor(self.graph.add_input(TensorType(DType.from_any(dtype), dims), name), self)
 
     def param(self, variable) -> TracedTensor:
+        """The Variable as the graph sees it: its parameter, or what this trace last assigned."""
+        if id(variable) in self._current:
+            return self._current[id(variable)]
+        return self._original(variable)
+
+    def _original(self, variable) -> TracedTensor:
         v = self._params.get(id(variable))
         if v is None:
             arr = variable.numpy()
@@ -43,6 +52,40 @@ class Tracer:
                                      variable.path, binding=variable)
             self._params[id(variable)] = v
         return TracedTensor(v, self)
+
+    def assign(self, variable, value: TracedTensor) -> None:
+        """``variable.assign(value)`` while tracing: a graph update, applied after the step.
+
+        Reads of ``variable`` later in this trace see ``value``, as they would eagerly.
+        """
+        param = self._original(variable).value
+        if value.value.type != param.type:
+            raise ValueError(f"Cannot assign to variable {variable.path}: expected {param.type}, "
+                             f"received {value.value.type}")
+        self.graph.add_update(param, value.value)
+        self._current[id(variable)] = value
+
+    def grad(self, loss: TracedTensor, variables) -> list[TracedTensor]:
+        """d loss / d variable for each Variable (zeros where the loss does not depend on it).
+
+        Differentiates with respect to the values the variables had when the trace
+        began, which is what a training step needs.
+        """
+        from passes.autodiff import gradients
+        wrt = [self._original(v).value for v in variables]
+        return [TracedTensor(g, self) for g in gradients(self.graph, loss.value, wrt)]
+
+    def rng_key(self) -> TracedTensor:
+        """The step's random key ``[seed, counter]``: an i64[2] graph input made on first use."""
+        if self._rng_key is None:
+            self._rng_key = TracedTensor(self.graph.add_input(TensorType(DType.int64, (2,)), "rng_key"),
+                                         self)
+        return self._rng_key
+
+    def next_stream(self) -> int:
+        """A fresh stream id, so each random call site draws independent numbers."""
+        self._rng_streams += 1
+        return self._rng_streams
 
     def constant(self, array: np.ndarray) -> TracedTensor:
         return TracedTensor(self.graph.add_constant(np.asarray(array), name=self._name("const")), self)

@@ -41,11 +41,25 @@ class Variable:
         return self._array.ndim
 
     def assign(self, value) -> None:
+        """Writes ``value`` into the array; under tracing, records a graph update instead."""
+        from frontend.tensors import TracedTensor
+        if isinstance(value, TracedTensor):
+            from frontend.ops.core import cast
+            value.tracer.assign(self, cast(value, self.dtype))
+            return
         value = np.asarray(value)
         if value.shape != self._array.shape:
             raise ValueError(f"Cannot assign to variable {self.path}: expected shape {self.shape}, "
                              f"received shape {value.shape}")
         self._array[...] = value
+
+    def assign_add(self, delta) -> None:
+        from frontend import ops
+        self.assign(ops.add(self, delta))
+
+    def assign_sub(self, delta) -> None:
+        from frontend import ops
+        self.assign(ops.subtract(self, delta))
 
     def __array__(self, dtype=None, copy=None):
         return self._array if dtype is None else self._array.astype(dtype)

@@ -130,6 +130,22 @@ class PoolAttrs:
     padding: tuple[tuple[int, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RandomAttrs:
+    """Uniform [0, 1) values of ``dtype`` and ``shape`` from a key operand.
+
+    ``stream`` separates call sites that share a key (two Dropout layers in one
+    step draw independent masks).
+    """
+
+    shape: Shape
+    dtype: DType
+    stream: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", normalize_shape(self.shape))
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class ConstantAttrs:
     """A literal array. Compared and hashed by dtype, shape and bytes."""

@@ -104,6 +104,7 @@ class Graph:
         self.params: list[Value] = []
         self._nodes: list[Node] = []
         self._outputs: list[Value] = []
+        self._updates: list[tuple[Value, Value]] = []   # (param, new value), applied after the step
         self._names: set[str] = set()
 
     # -- naming -----------------------------------------------------------
@@ -163,6 +164,21 @@ class Graph:
     def set_outputs(self, values: Iterable[Value]) -> None:
         self._outputs = list(values)
 
+    def add_update(self, param: Value, value: Value) -> None:
+        """State written back when the graph has run: ``param`` takes ``value``.
+
+        This is how training state (weights, optimizer slots, BatchNorm's moving
+        statistics, metric accumulators) changes: every read of ``param`` in the
+        graph sees the old value, and the new one lands after all of them, so
+        the order of reads and writes never matters. A param updated twice keeps
+        the last value given.
+        """
+        if param.kind is not ValueKind.PARAM or all(p is not param for p in self.params):
+            raise ValueError(f"update target %{param.name} is not a parameter of graph @{self.name}")
+        if param.type != value.type:
+            raise TypeError(f"update of %{param.name}: {param.type} cannot take %{value.name}: {value.type}")
+        self._updates = [(p, v) for p, v in self._updates if p is not param] + [(param, value)]
+
     # -- queries ----------------------------------------------------------
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -172,6 +188,10 @@ class Graph:
     def outputs(self) -> tuple[Value, ...]:
         return tuple(self._outputs)
 
+    @property
+    def updates(self) -> tuple[tuple[Value, Value], ...]:
+        return tuple(self._updates)
+
     def __iter__(self) -> Iterator[Node]:
         return iter(tuple(self._nodes))
 
@@ -179,7 +199,8 @@ class Graph:
         return len(self._nodes)
 
     def is_live(self, v: Value) -> bool:
-        return bool(v._uses) or any(o is v for o in self._outputs)
+        return (bool(v._uses) or any(o is v for o in self._outputs)
+                or any(u is v for _, u in self._updates))
 
     def values(self) -> Iterator[Value]:
         yield from self.inputs
@@ -208,6 +229,7 @@ class Graph:
         for node, i in list(old._uses):
             self.set_input(node, i, new)
         self._outputs = [new if o is old else o for o in self._outputs]
+        self._updates = [(p, new if u is old else u) for p, u in self._updates]
 
     def remove_node(self, node: Node) -> None:
         """Removes a node none of whose outputs is used."""
@@ -223,7 +245,8 @@ class Graph:
         self._nodes.remove(node)
 
     def remove_unused_params(self) -> None:
-        self.params = [p for p in self.params if p._uses or any(o is p for o in self._outputs)]
+        self.params = [p for p in self.params if p._uses or any(o is p for o in self._outputs)
+                       or any(t is p for t, _ in self._updates)]
 
     def reorder(self, nodes: Sequence[Node]) -> None:
         """Replaces the node order with a permutation of the same nodes."""
@@ -244,6 +267,8 @@ class Graph:
             for a, b in zip(n.outputs, new.outputs):
                 vmap[a] = b
         g.set_outputs(vmap[o] for o in self._outputs)
+        for p, u in self._updates:
+            g.add_update(vmap[p], vmap[u])
         return g, vmap
 
     def __str__(self) -> str:

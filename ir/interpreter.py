@@ -17,11 +17,13 @@ from ir.shapes import SymDim, bind_symbols, evaluate_shape
 
 
 def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray],
-              params: Mapping[str, np.ndarray] | None = None) -> list[np.ndarray]:
+              params: Mapping[str, np.ndarray] | None = None, *, return_updates: bool = False):
     """Runs ``graph`` on ``inputs`` (positional, or by input name).
 
     Parameters are read from their bindings unless ``params`` gives an array
-    by parameter name.
+    by parameter name. The interpreter never writes state: with
+    ``return_updates`` it returns ``(outputs, {param name: new value})`` for the
+    graph's updates instead of applying them.
     """
     if isinstance(inputs, Mapping):
         missing = [v.name for v in graph.inputs if v.name not in inputs]
@@ -42,7 +44,8 @@ def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarr
     params = params or {}
     for p in graph.params:
         # asarray: an override may be a list or a scalar, as inputs may.
-        arr = np.asarray(params[p.name]) if p.name in params else _bound_array(p)
+        # A copy: results must not alias live weights that a later step overwrites.
+        arr = np.array(params[p.name] if p.name in params else _bound_array(p), copy=True)
         if arr.dtype != p.dtype.numpy or tuple(arr.shape) != tuple(p.shape):
             raise ValueError(f"param %{p.name}: expected {p.type}, received {arr.dtype}{list(arr.shape)}")
         env[id(p)] = arr
@@ -56,7 +59,10 @@ def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarr
                 raise AssertionError(f"reference of {node.op} at {node.name} returned "
                                      f"{r.dtype}{list(r.shape)}, its type says {v.dtype.numpy}{list(want)}")
             env[id(v)] = r
-    return [env[id(v)] for v in graph.outputs]
+    outputs = [env[id(v)] for v in graph.outputs]
+    if return_updates:
+        return outputs, {p.name: env[id(v)] for p, v in graph.updates}
+    return outputs
 
 
 def _bind_attrs(attrs, sizes: dict[str, int]):

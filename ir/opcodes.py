@@ -70,6 +70,8 @@ class Op(enum.Enum):
     CONCAT = "concat"
     PAD = "pad"
     GATHER = "gather"
+    # randomness (counter-based: a pure function of key, stream and element index)
+    RANDOM_UNIFORM = "random_uniform"
     # leaves
     CONSTANT = "constant"
 

@@ -200,6 +200,22 @@ def parse_graph(text: str) -> Graph:
             t = ln.tensor_type()
             ln.expect_end()
             _define(ln, env, name, graph.add_param(t, name), col)
+        elif ln.accept("update"):
+            ln.skip_ws()
+            start = ln.pos
+            target = ln.name("%")
+            if target not in env:
+                raise ln.error(f"update target %{target} is not defined", at=start)
+            ln.skip_ws()
+            ln.expect("<-", "'<-' between the updated parameter and its new value")
+            ln.skip_ws()
+            (value,) = _operands(ln, env, "update") or [None]
+            if value is None:
+                raise ln.error("expected the new value after '<-'")
+            try:
+                graph.add_update(env[target], value)
+            except (TypeError, ValueError) as exc:
+                raise ln.error(str(exc), at=start) from None
         elif ln.accept("return"):
             graph.set_outputs(_operands(ln, env, "return"))
             returned = True

@@ -111,6 +111,8 @@ def print_graph(graph: Graph, *, full_constants: bool = False) -> str:
         ins = ", ".join(ref(v) for v in n.inputs)
         types = ", ".join(str(v.type) for v in n.outputs)
         lines.append(f"  {outs} = {n.op}({ins}){format_attrs(n, full_constants)} : {types}")
+    for p, v in graph.updates:
+        lines.append(f"  update {ref(p)} <- {ref(v)}")
     lines.append("  return " + ", ".join(ref(v) for v in graph.outputs))
     lines.append("}")
     return "\n".join(lines)

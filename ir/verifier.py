@@ -63,6 +63,13 @@ def verify(graph: Graph) -> Graph:
     for i, v in enumerate(graph.outputs):
         if id(v) not in defined:
             errors.append(f"graph output {i} %{v.name} is not defined in the graph")
+    for p, v in graph.updates:
+        if all(p is not q for q in graph.params):
+            errors.append(f"update target %{p.name} is not a parameter of the graph")
+        if id(v) not in defined:
+            errors.append(f"update of %{p.name}: value %{v.name} is not defined in the graph")
+        if p.type != v.type:
+            errors.append(f"update of %{p.name}: expected type {p.type}, received {v.type}")
 
     if errors:
         raise VerificationError(f"graph @{graph.name} failed verification:\n  " + "\n  ".join(errors))

@@ -80,6 +80,8 @@ def _rebuild(graph: Graph, input_types: Mapping[str, TensorType],
             changed |= old.type != fresh.type
             vmap[old] = fresh
     g.set_outputs(vmap[o] for o in graph.outputs)
+    for param, value in graph.updates:
+        g.add_update(vmap[param], vmap[value])
     # Keep the caller's graph (and its object identities) when there was nothing to do.
     return PassResult(g, True) if changed else PassResult(graph, False)
 

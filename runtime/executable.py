@@ -1,5 +1,8 @@
 """A compiled graph you can call with numpy arrays.
 
+Updates the graph declares (``graph.updates``) are written by the native
+code itself into the parameters' arrays at the end of the call.
+
 One native call per invocation: the runtime binds the symbolic sizes from the
 inputs, points the table at the caller's input arrays, fresh output arrays,
 the parameters' own live arrays (no copies: the compiled code reads the
@@ -37,6 +40,7 @@ class Executable:
         self._output_slots = [i for i, b in enumerate(specs) if b.role is BufferRole.OUTPUT]
         self._param_slots = [i for i, b in enumerate(specs) if b.role is BufferRole.PARAM]
         self._temp_slots = [i for i, b in enumerate(specs) if b.role is BufferRole.TEMP]
+        self._updated = {id(p) for p, _ in graph.updates}
         self._arenas: OrderedDict[tuple, tuple[np.ndarray, list[int]]] = OrderedDict()
 
     @property
@@ -86,6 +90,9 @@ class Executable:
                 or not arr.flags.c_contiguous):
             raise ValueError(f"parameter {v.name!r}: expected a contiguous {v.type} array, "
                              f"received {arr.dtype}{list(arr.shape)}")
+        if id(v) in self._updated and not arr.flags.writeable:
+            raise ValueError(f"parameter {v.name!r} is updated by the compiled step, but its array "
+                             f"is read-only")
         return arr
 
     def _arena(self, sizes: dict[str, int]) -> tuple[np.ndarray, list[int]]:

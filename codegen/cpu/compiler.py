@@ -142,8 +142,40 @@ def compile_graph(graph: Graph, entry: str = "horn_forward") -> CompiledModule:
                 nbytes = mul(b, nbytes, _entry_dim(b, entry_fn, sym_index, d))
             b.call(_memcpy(module), [table_ptr(s, f"out{s}"), ptr_of[id(v)], nbytes,
                                      ll.Constant(ll.IntType(1), 0)])
+
+    # State updates land after every kernel and output copy, so every read saw the old
+    # value. A new value living in a parameter's own memory is staged in a temporary
+    # first, so that swaps (p <- q, q <- p) read old values too.
+    def nbytes_of(v: Value) -> ll.Value:
+        n = i64(v.dtype.itemsize)
+        for d in v.shape:
+            n = mul(b, n, _entry_dim(b, entry_fn, sym_index, d))
+        return n
+
+    copies = []
+    for param, v in graph.updates:
+        root = _alias_root(v)
+        if root is param:
+            continue                     # p <- p (or a reshape of p): nothing changes
+        src = ptr_of[id(v)]
+        if root.kind is ValueKind.PARAM:
+            slot[id(v)] = len(buffers)
+            buffers.append(BufferSpec(f"{v.name}.staged", BufferRole.TEMP, v.dtype, v.shape))
+            staged = table_ptr(slot[id(v)], f"{v.name}.staged")
+            b.call(_memcpy(module), [staged, src, nbytes_of(v), ll.Constant(ll.IntType(1), 0)])
+            src = staged
+        copies.append((ptr_of[id(param)], src, nbytes_of(v)))
+    for dst, src, n in copies:
+        b.call(_memcpy(module), [dst, src, n, ll.Constant(ll.IntType(1), 0)])
     b.ret_void()
     return CompiledModule(str(module), entry, sym_names, tuple(buffers), kernels)
+
+
+def _alias_root(v: Value) -> Value:
+    """The value whose buffer ``v`` shares (itself unless made by an alias op)."""
+    while v.kind is ValueKind.NODE and v.producer.op in ALIAS_OPS:
+        v = v.producer.inputs[0]
+    return v
 
 
 def _symbol_order(graph: Graph) -> tuple[str, ...]:

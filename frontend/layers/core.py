@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from frontend import activations, initializers, ops
 from frontend.input_spec import InputSpec
 from frontend.layer import Layer
+from frontend.random import SeedGenerator, dropout
 from frontend.layers.arguments import pop_activity_regularizer
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector",
@@ -111,9 +112,8 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    """Identity at inference. Training-mode dropout needs the IR's RNG op, which the
-    training issue adds; until then ``training=True`` (with ``rate > 0``) is refused
-    rather than silently doing nothing."""
+    """Identity at inference; in training, ``keras.random.dropout`` with a counter-based RNG
+    (traced: keyed by the step's seed and counter; eager: by this layer's SeedGenerator)."""
 
     def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
                  seed: int | None = None, **kwargs):
@@ -125,14 +125,12 @@ class Dropout(Layer):
         self.seed = seed
         self.noise_shape = _validate_noise_shape(noise_shape)
         self.supports_masking = True
+        self.seed_generator = SeedGenerator(seed)
         self.built = True
 
     def call(self, inputs, training: bool = False):
         if training and self.rate > 0:
-            raise NotImplementedError(
-                f"Dropout layer '{self.name}' with training=True needs the random-number op of "
-                "Horn's training issue, which is not in the IR yet. Call it with training=False "
-                "(inference) for now.")
+            return dropout(inputs, self.rate, noise_shape=self.noise_shape, seed=self.seed_generator)
         return inputs
 
     def compute_output_shape(self, input_shape):

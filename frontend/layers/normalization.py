@@ -132,10 +132,12 @@ class BatchNormalization(Layer):
         beta = self._broadcast(self.beta, rank, compute) if self.center else None
         if training and self.trainable:
             mean, variance = self._batch_moments(x, mask)
-            # The moving statistics are NOT updated here: in Keras this step also does
-            # moving = moving * momentum + batch * (1 - momentum). In Horn that needs the
-            # train-step graph to write Variables in place (the training issue); an eager
-            # assign here would make eager and compiled behaviour differ, so none is faked.
+            # moving = moving * momentum + batch * (1 - momentum), as Keras. Traced, the
+            # assign is a graph update that lands after the step; eager, it writes now.
+            for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+                batch = ops.reshape(ops.cast(batch, var.dtype), var.shape)
+                var.assign(ops.add(ops.multiply(var, self.momentum),
+                                   ops.multiply(batch, 1.0 - self.momentum)))
         else:
             mean = self._broadcast(self.moving_mean, rank, compute)
             variance = self._broadcast(self.moving_variance, rank, compute)

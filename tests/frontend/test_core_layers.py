@@ -92,8 +92,8 @@ def test_dropout_is_identity_at_inference():
 
 
 def test_dropout_training_is_refused_until_the_rng_op_exists():
-    with pytest.raises(NotImplementedError, match="random-number op"):
-        layers.Dropout(0.5)(np.ones((2, 3), "float32"), training=True)
+    dropped = layers.Dropout(0.5, seed=3)(np.ones((200, 50), "float32"), training=True)
+    assert set(np.unique(dropped)) == {0.0, 2.0} and abs((dropped == 0).mean() - 0.5) < 0.02
     np.testing.assert_array_equal(layers.Dropout(0.0)(np.ones(2, "float32"), training=True), np.ones(2))
 
 
@@ -191,3 +191,22 @@ def test_weights_enter_the_graph_as_bound_parameters():
     assert bound == {id(dense.kernel), id(dense.bias), id(prelu.alpha)}
     from ir import Op
     assert not [n for n in t.graph.nodes if n.op is Op.CONSTANT and n.output.shape in ((4, 3), (3,))]
+
+
+def test_dropout_traced_is_keyed_by_the_step_and_matches_eager_semantics():
+    from frontend.tracing import Tracer
+    from ir import verify
+    from runtime.executable import Executable
+
+    layer = layers.Dropout(0.25)
+    tracer = Tracer("drop")
+    y = layer(tracer.input((None, 64), "float32", "x"), training=True)
+    tracer.graph.set_outputs([y.value])
+    exe = Executable(verify(tracer.graph))
+    x = np.ones((100, 64), "float32")
+    a = exe(x, np.array([5, 0], np.int64))[0]
+    b = exe(x, np.array([5, 1], np.int64))[0]
+    np.testing.assert_array_equal(a, exe(x, np.array([5, 0], np.int64))[0])   # same key, same mask
+    assert (a != b).any()                                                      # next step, new mask
+    assert set(np.unique(a)) == {0.0, np.float32(1 / 0.75)}
+    assert abs((a == 0).mean() - 0.25) < 0.02

@@ -57,16 +57,20 @@ def test_batch_normalization_training_uses_batch_statistics(name, make, shape):
     k.build((None,) + shape)
     k.set_weights(layer.get_weights())
     want = np.asarray(k(x, training=True))
-    moving_before = [w.numpy().copy() for w in layer.weights]
+    keras_after = [np.asarray(w) for w in k.get_weights()]   # Keras updated its moving stats
+    start = layer.get_weights()
     np.testing.assert_allclose(layer(x, training=True), want, rtol=1e-5, atol=1e-5)
+    for ours, theirs in zip(layer.get_weights(), keras_after):      # eager: updated in place
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    layer.set_weights(start)
     tracer = Tracer("bn_train")
     tracer.graph.set_outputs([layer(tracer.input((None,) + shape, "float32", "x"), training=True).value])
     exe = Executable(verify(tracer.graph))
+    assert len(tracer.graph.updates) == 2
     # E[x^2] - E[x]^2 in float32 over a reduction cancels ~1e-6 of magnitude ~1: atol 1e-5.
     np.testing.assert_allclose(exe(x)[0], want, rtol=1e-5, atol=1e-5)
-    # No moving-statistics update yet (needs in-place state in the train step): unchanged.
-    for before, w in zip(moving_before, layer.weights):
-        np.testing.assert_array_equal(before, w.numpy())
+    for ours, theirs in zip(layer.get_weights(), keras_after):      # compiled: graph updates
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
 def test_batch_normalization_training_with_mask():

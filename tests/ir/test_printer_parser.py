@@ -7,7 +7,8 @@ import pytest
 
 from ir import BATCH, DType, Graph, Op, TensorType, interpret, print_graph, registered_ops, verify
 from ir.attrs import (ArgReduceAttrs, BroadcastAttrs, CastAttrs, ConcatAttrs, ConvAttrs, GatherAttrs,
-                      PadAttrs, PoolAttrs, PoolKind, ReduceAttrs, ReshapeAttrs, SliceAttrs, TransposeAttrs)
+                      PadAttrs, PoolAttrs, PoolKind, RandomAttrs, ReduceAttrs, ReshapeAttrs, SliceAttrs,
+                      TransposeAttrs)
 from ir.opcodes import BINARY_OPS, COMPARE_OPS, UNARY_OPS
 from ir.parser import ParseError, parse_graph
 
@@ -130,6 +131,9 @@ def every_op_graph() -> Graph:
     node(Op.SUB, [g.add_constant(np.array([0.1, 1 / 3, 1e300, -5e-324], np.float64), name="f64"),
                   g.add_constant(np.zeros((2, 4)), name="zeros")])
     node(Op.NEG, [g.add_constant(np.zeros((0, 3), np.int8), name="empty")])
+    node(Op.RANDOM_UNIFORM, [g.add_constant(np.array([7, 3], np.int64), name="key")],
+         RandomAttrs((BATCH, 4), F32, stream=2))
+    g.add_update(w, node(Op.MATMUL, [w, w]))
     g.set_outputs(outs)
     return g
 

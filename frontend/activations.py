@@ -138,13 +138,18 @@ def serialize(activation: Callable):
     fn_name = getattr(activation, "__name__", None)
     if fn_name is None:
         raise ValueError(f"Unknown activation function '{activation}' cannot be serialized.")
+    # A registered function is saved under its "Package>name", as Keras writes it.
+    from frontend.saving.object_registration import get_registered_name
+    fn_name = get_registered_name(activation)
     return {"module": getattr(activation, "__module__", None), "class_name": "function",
             "config": fn_name, "registered_name": fn_name}
 
 
 def deserialize(config, custom_objects: dict | None = None) -> Callable:
-    """The function a ``serialize`` result (or a Keras config) names."""
-    custom = custom_objects or {}
+    """The function a ``serialize`` result (or a Keras config) names; registered functions
+    and those of an active ``custom_object_scope`` resolve too."""
+    from frontend.saving.object_registration import active_custom_objects
+    custom = active_custom_objects(custom_objects)
     name = config
     if isinstance(config, dict):
         inner = config.get("config")

@@ -6,6 +6,7 @@ import re
 
 _UIDS: collections.Counter[str] = collections.Counter()
 _FLOATX = "float32"
+_EPSILON = 1e-7
 
 
 def get_uid(prefix: str = "") -> int:
@@ -26,6 +27,17 @@ def clear_session() -> None:
 
 def floatx() -> str:
     return _FLOATX
+
+
+def epsilon() -> float:
+    """The fuzz factor losses and metrics clip with (Keras' ``backend.epsilon()``, 1e-7)."""
+    return _EPSILON
+
+
+def set_epsilon(value: float) -> None:
+    """Sets the fuzz factor; graphs traced afterwards use the new value."""
+    global _EPSILON
+    _EPSILON = float(value)
 
 
 def snake_case(name: str) -> str:

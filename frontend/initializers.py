@@ -303,8 +303,10 @@ def serialize(initializer: Initializer | Callable | None):
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:
+    from frontend.saving.object_registration import active_custom_objects
     name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _BY_NAME.get(name)
+    custom = active_custom_objects(custom_objects)
+    cls = custom.get(config.get("registered_name")) or custom.get(name) or _BY_NAME.get(name)
     if cls is None:
         raise ValueError(f"Could not interpret initializer identifier: {config}")
     return cls.from_config(config.get("config") or {})

@@ -184,6 +184,39 @@ class Layer:
     def call(self, *args, **kwargs):
         raise NotImplementedError(f"Layer {type(self).__name__} does not implement call()")
 
+    def add_loss(self, loss) -> None:
+        """A scalar added to the training objective (collected while the step is traced)."""
+        from frontend.tracing import active_tracer
+        tracer = loss.tracer if isinstance(loss, TracedTensor) else active_tracer()
+        if tracer is not None:
+            from frontend.ops.core import convert
+            tracer.losses.append(convert(loss, tracer))
+
+    def _add_activity_loss(self, tracer, outputs) -> None:
+        # Keras 3: regularizer(output) / batch size, for each tensor output.
+        from frontend import ops, regularizers
+        reg = regularizers.get(self.activity_regularizer)
+        for o in flatten(outputs):
+            if isinstance(o, TracedTensor):
+                loss = reg(o)
+                if len(o.shape):
+                    loss = ops.divide(loss, batch_size_of(o, loss.dtype))
+                tracer.losses.append(loss)
+
+    @property
+    def regularization_losses_of_weights(self):
+        """``regularizer(variable)`` for each of this layer's own weights that has one.
+
+        Own weights only: callers walk the layer tree, so sublayers count once.
+        """
+        from frontend import regularizers
+        out = []
+        for w in self._weights_list:
+            reg = regularizers.get(getattr(w, "regularizer", None))
+            if reg is not None:
+                out.append(reg(w))
+        return out
+
     def compute_mask(self, inputs, previous_mask=None):
         return previous_mask if self.supports_masking else None
 
@@ -247,6 +280,8 @@ class Layer:
                 _reraise_with_layer(self, lambda: self._maybe_build(args[0] if args else None))
                 assert_input_compatibility(self.input_spec, args[0] if args else None, self.name)
                 outputs = _reraise_with_layer(self, lambda: self.call(*args, **kwargs))
+                if tracer is not None and getattr(self, "activity_regularizer", None) is not None:
+                    self._add_activity_loss(tracer, outputs)
         if args:
             mask = self.compute_mask(args[0], kwargs.get("mask"))
             if mask is not None:
@@ -301,6 +336,15 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def batch_size_of(x, dtype="float32"):
+    """The size of axis 0 as a scalar tensor, also when it is the symbolic batch."""
+    from frontend import ops
+    if x.shape[0] is not None:
+        return ops.cast(ops.convert_to_tensor(x.shape[0]), dtype)
+    column = x[(slice(None),) + (0,) * (len(x.shape) - 1)]
+    return ops.sum(ops.ones_like(ops.cast(column, dtype)))
 
 
 def _as_shape_tree(shape):

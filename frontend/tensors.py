@@ -14,7 +14,9 @@ from ir.graph import Value
 from ir.shapes import SymDim
 
 
-class _OperatorMixin:
+class _ArithmeticMixin:
+    """Python arithmetic routed to ``horn.ops``: for symbolic tensors and Variables alike."""
+
     def _ops(self):
         from frontend import ops
         return ops
@@ -38,6 +40,10 @@ class _OperatorMixin:
     def __gt__(self, o): return self._ops().greater(self, o)
     def __ge__(self, o): return self._ops().greater_equal(self, o)
     def __getitem__(self, key): return self._ops().getitem(self, key)
+
+
+class _OperatorMixin(_ArithmeticMixin):
+    """Arithmetic plus the guards that only make sense for values unknown until run time."""
 
     def __bool__(self):
         raise TypeError(

@@ -33,6 +33,9 @@ class Tracer:
         self._scope: list[str] = []
         self._rng_key: TracedTensor | None = None
         self._rng_streams = 0
+        # Losses layers add while traced (activity regularization, add_loss): the train
+        # step sums them into the objective.
+        self.losses: list[TracedTensor] = []
 
     def input(self, shape, dtype: str | DType = "float32", name: str = "input") -> TracedTensor:
         dims = tuple(BATCH if d is None else d for d in shape)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from frontend.backend import standardize_dtype
+from frontend.tensors import _ArithmeticMixin
 
 
-class Variable:
+class Variable(_ArithmeticMixin):
     """A named, contiguous numpy array that compiled code reads in place.
 
     ``assign`` writes into the existing array, so executables that bound it

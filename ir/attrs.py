@@ -92,6 +92,19 @@ class GatherAttrs:
 
 
 @dataclass(frozen=True, slots=True)
+class ScatterAddAttrs:
+    """The transpose of ``GatherAttrs(axis)``: the result has ``size`` entries along ``axis``.
+
+    ``updates`` has ``indices``' dims in place of that axis; entry ``j`` of the
+    indices adds its slice of ``updates`` at ``clip(indices[j], 0, size - 1)``
+    (gather's clamping, so scatter_add is exactly gather's adjoint).
+    """
+
+    axis: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConvAttrs:
     """N-d convolution, channels last.
 

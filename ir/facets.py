@@ -24,7 +24,6 @@ from ir.registry import op_def, registered_ops
 # Facets with no registry yet, and the issue that fills them. Every hole in these
 # columns is excused; a hole anywhere else fails tests/test_op_facets.py.
 KNOWN_GAPS: dict[str, str] = {
-    "vjp": "issue 3 (training)",
     "gpu": "a later GPU issue",
     "onnx": "issue 5",
 }

@@ -62,6 +62,7 @@ class Op(enum.Enum):
     MATMUL = "matmul"
     CONV = "conv"
     POOL = "pool"
+    POOL_GRAD = "pool_grad"    # the adjoint of POOL: (x, dy) -> dx, for reverse-mode autodiff
     # data movement
     RESHAPE = "reshape"
     TRANSPOSE = "transpose"
@@ -70,6 +71,7 @@ class Op(enum.Enum):
     CONCAT = "concat"
     PAD = "pad"
     GATHER = "gather"
+    SCATTER_ADD = "scatter_add"  # the adjoint of GATHER: (updates, indices) -> sums per index
     # randomness (counter-based: a pure function of key, stream and element index)
     RANDOM_UNIFORM = "random_uniform"
     # leaves

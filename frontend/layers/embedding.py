@@ -24,9 +24,17 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, embeddings_constraint: Any = None,
-                 mask_zero: bool = False, weights: Any = None, **kwargs):
+                 mask_zero: bool = False, weights: Any = None, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, quantization_config: Any = None, **kwargs):
         _check_positive_int("input_dim", input_dim)
         _check_positive_int("output_dim", output_dim)
+        # Keras 3 configs carry these keys (quantization_config always, as null), so a saved
+        # Keras Embedding loads; the features themselves are refused, as in Dense.
+        if lora_rank:
+            raise NotImplementedError(f"Embedding: LoRA is not supported by Horn. Received: lora_rank={lora_rank}")
+        if quantization_config is not None:
+            raise NotImplementedError("Embedding: quantized layers are not supported by Horn. "
+                                      f"Received: quantization_config={quantization_config}")
         kwargs.pop("input_length", None)   # deprecated in Keras 3 and ignored there too
         self.activity_regularizer = pop_activity_regularizer(kwargs)
         super().__init__(**kwargs)

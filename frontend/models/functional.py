@@ -142,6 +142,13 @@ class Functional(Model):
         return map_structure(lambda t: env[id(t)], self._outputs_struct)
 
     def get_config(self) -> dict:
-        config = {"name": self.name, "trainable": self.trainable}
-        config["layers"] = [{"class_name": type(l).__name__, "config": l.get_config()} for l in self.layers]
-        return config
+        """Keras 3's functional config: layers with their ``inbound_nodes``, ``input_layers``,
+        ``output_layers`` (see :mod:`frontend.saving.model_config`)."""
+        from frontend.saving.model_config import functional_config
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Functional":
+        """Rebuilds the model by replaying its layer calls."""
+        from frontend.saving.model_config import functional_from_config
+        return functional_from_config(cls, config, custom_objects)

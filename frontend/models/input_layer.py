@@ -8,7 +8,12 @@ from frontend.tensors import KerasTensor
 
 class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
-                 input_tensor=None, **kwargs):
+                 input_tensor=None, sparse=False, ragged=False, optional=False, **kwargs):
+        # Keras 3 writes sparse/ragged/optional in every InputLayer config; Horn has dense,
+        # required inputs only, and says so rather than ignoring a True.
+        for arg, value in (("sparse", sparse), ("ragged", ragged), ("optional", optional)):
+            if value:
+                raise NotImplementedError(f"InputLayer: {arg}=True is not supported by Horn.")
         super().__init__(name=name or None, dtype=dtype, **kwargs)
         if batch_shape is None:
             if shape is None:
@@ -26,7 +31,8 @@ class InputLayer(Layer):
         return x
 
     def get_config(self) -> dict:
-        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "ragged": False,
+                "name": self.name, "optional": False}
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, tensor=None):

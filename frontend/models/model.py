@@ -17,6 +17,7 @@ from frontend.input_spec import InputSpec, assert_input_compatibility
 from frontend.layer import Layer, flatten, map_structure
 from frontend.tensors import KerasTensor, TracedTensor
 from frontend.tracing import Tracer, tracing
+from frontend.models.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class InputSignature:
     specs: tuple[tuple[str, tuple], ...]   # (dtype, shape with None batch)
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """Base of Sequential, Functional and user-subclassed models."""
 
     def __new__(cls, *args, **kwargs):
@@ -192,6 +193,22 @@ class Model(Layer):
             raise ValueError(f"You tried to call `count_params` on model '{self.name}', but the model "
                              "isn't built. You can build it manually via: `model.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # -- saving (delegates to frontend.saving; the format follows the extension) -------------
+    def save(self, filepath, overwrite: bool = True, zipped: bool | None = None, **kwargs) -> None:
+        """Saves the model as ``.keras`` (Keras 3's format) or legacy ``.h5``, atomically."""
+        from frontend.saving import save_model
+        save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Saves the weights as ``.weights.h5`` (Keras 3 layout) or legacy ``.h5``, atomically."""
+        from frontend.saving import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
+        """Loads weights from ``.weights.h5``, ``.keras`` or legacy ``.h5`` (Horn's or Keras')."""
+        from frontend.saving import load_weights
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
 
 def _spec(spec: tuple[str, tuple]) -> tuple[tuple, str]:

@@ -113,5 +113,11 @@ class Sequential(Model):
         return x
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._stack]}
+        """Keras 3's Sequential config: the serialized layers, InputLayer first."""
+        from frontend.saving.model_config import sequential_config
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
+        from frontend.saving.model_config import sequential_from_config
+        return sequential_from_config(cls, config, custom_objects)

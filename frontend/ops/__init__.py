@@ -7,11 +7,12 @@ implementations when given arrays (frontend/ops/core.py is the one door).
 """
 from importlib.util import find_spec
 
-from frontend.ops import nn, numpy  # noqa: F401  (keras.ops.nn, keras.ops.numpy)
+from frontend.ops import math, nn, numpy  # noqa: F401  (keras.ops.math, .nn, .numpy)
 from frontend.ops.numpy import *  # noqa: F401,F403
 from frontend.ops.nn import *  # noqa: F401,F403  (after numpy: keras.ops.sigmoid is the nn one)
+from frontend.ops.math import *  # noqa: F401,F403
 
-__all__ = list(numpy.__all__) + [n for n in nn.__all__ if n not in numpy.__all__]
+__all__ = list(numpy.__all__) + [n for n in nn.__all__ if n not in numpy.__all__] + list(math.__all__)
 
 # Convolution and pooling ops live in their own module, written alongside this one.
 if find_spec("frontend.ops.conv") is not None:

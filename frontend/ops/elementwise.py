@@ -19,9 +19,9 @@ from ir.dtypes import DType
 from ir.opcodes import Op
 
 __all__ = [
-    "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "mod", "power",
-    "maximum", "minimum", "negative", "abs", "absolute", "square", "sqrt", "rsqrt", "exp", "exp2",
-    "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
+    "add", "subtract", "multiply", "divide", "true_divide", "divide_no_nan", "floor_divide", "mod",
+    "power", "maximum", "minimum", "negative", "abs", "absolute", "square", "sqrt", "rsqrt", "exp",
+    "exp2", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
     "floor", "ceil", "round", "sign", "reciprocal", "equal", "not_equal", "less", "less_equal",
     "greater", "greater_equal", "logical_and", "logical_or", "logical_not", "logical_xor",
     "isnan", "isinf", "isfinite", "where", "clip", "cast",
@@ -70,6 +70,22 @@ def divide(x1: Tensor, x2: Tensor) -> Tensor:
 
 
 true_divide = divide
+
+
+@symbolic
+def divide_no_nan(x1: Tensor, x2: Tensor) -> Tensor:
+    """``x1 / x2``, but 0 where ``x2 == 0`` (integer operands give floatx, as Keras).
+
+    The divisor is swapped for 1 where it is 0 before dividing, so the branch
+    that the select drops is finite: its gradient is 0, not ``0 * inf = nan``.
+    """
+    (a, b), dt = prepare(x1, x2)
+    if not dt.is_floating:
+        (a, b), dt = prepare(a, b, dtype=float_dtype())
+    (zero, one), _ = prepare(0.0, 1.0, dtype=dt)
+    is_zero = apply(Op.EQUAL, [b, zero])
+    safe = apply(Op.DIV, [a, apply(Op.SELECT, [is_zero, one, b])])
+    return apply(Op.SELECT, [is_zero, zero, safe])
 
 
 @symbolic

@@ -12,11 +12,13 @@ from importlib.util import find_spec
 
 import numpy as np
 
+from frontend.backend import epsilon as fuzz_factor
 from frontend.ops import core
 from frontend.ops.core import Tensor, apply, prepare, symbolic
 from frontend.ops.movement import expand_dims, moveaxis, split
 from frontend.ops.reductions import reduce
 from frontend.ops.util import dtype as dtype_of, ir_shape, normalize_axis, tensor, to_float
+from frontend.tensors import TracedTensor
 from ir.dtypes import DType
 from ir.opcodes import Op
 
@@ -24,7 +26,8 @@ __all__ = ["relu", "relu6", "sigmoid", "leaky_relu", "elu", "selu", "gelu", "cel
            "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink",
            "tanh_shrink", "threshold", "softplus", "softsign", "silu", "swish", "mish", "log_sigmoid",
            "squareplus", "sparse_plus", "sparse_sigmoid", "softmax", "log_softmax", "one_hot",
-           "normalize"]
+           "normalize", "binary_crossentropy", "categorical_crossentropy",
+           "sparse_categorical_crossentropy"]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -46,16 +49,23 @@ def _where(cond: Tensor, a: Tensor, b: Tensor) -> Tensor:
 
 @symbolic
 def relu(x: Tensor) -> Tensor:
-    """``max(x, 0)`` in ``x``'s dtype."""
+    """``max(x, 0)`` in ``x``'s dtype, written as a select so its derivative at 0 is 0.
+
+    ``maximum`` splits a tie's gradient in half (as jnp.maximum); JAX's ``relu``
+    has derivative 0 at 0, and training parity with Keras-on-JAX needs the same.
+    """
     x = tensor(x)
-    return apply(Op.MAXIMUM, [x, *_consts(x, 0)])
+    (zero,) = _consts(x, 0)
+    return apply(Op.SELECT, [apply(Op.GREATER, [x, zero]), x, zero])
 
 
 @symbolic
 def relu6(x: Tensor) -> Tensor:
+    """``min(max(x, 0), 6)`` as selects: derivative 0 at 0 and at 6, as JAX's relu6."""
     x = tensor(x)
     zero, six = _consts(x, 0, 6)
-    return apply(Op.MINIMUM, [apply(Op.MAXIMUM, [x, zero]), six])
+    capped = apply(Op.SELECT, [apply(Op.LESS, [x, six]), x, six])
+    return apply(Op.SELECT, [apply(Op.GREATER, [x, zero]), capped, zero])
 
 
 @symbolic
@@ -307,6 +317,122 @@ def normalize(x: Tensor, axis: int = -1, order: int = 2, epsilon: float | None =
         p, inv_p = _consts(x, float(order), 1.0 / order)
         norm = apply(Op.POW, [reduce(Op.REDUCE_SUM, apply(Op.POW, [a, p]), axis, True), inv_p])
     return apply(Op.DIV, [x, apply(Op.MAXIMUM, [norm, *_consts(x, eps)])])
+
+
+# -- crossentropies (keras.ops.nn): per-sample values, no reduction -----------------------------
+def _keras_shape(x: Tensor) -> tuple:
+    return tuple(None if not isinstance(d, int) else d for d in ir_shape(x))
+
+
+def _same_shape(a: tuple, b: tuple) -> bool:
+    """Shapes agree, a symbolic (None) dim matching anything."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _log_probs(output: Tensor, from_logits: bool, axis: int) -> Tensor:
+    """``log_softmax(output)``, or the log of ``output`` renormalized along ``axis`` and clipped."""
+    if from_logits:
+        return log_softmax(output, axis=axis)
+    output = apply(Op.DIV, [output, reduce(Op.REDUCE_SUM, output, axis, True)])
+    lo, hi = _consts(output, fuzz_factor(), 1.0 - fuzz_factor())
+    return apply(Op.LOG, [apply(Op.MINIMUM, [apply(Op.MAXIMUM, [output, lo]), hi])])
+
+
+@symbolic
+def binary_crossentropy(target: Tensor, output: Tensor, from_logits: bool = False) -> Tensor:
+    """Elementwise ``-(t log p + (1 - t) log(1 - p))``; ``target`` takes ``output``'s dtype.
+
+    Probabilities are clipped to ``[eps, 1 - eps]`` as in every Keras backend.
+    Logits use ``log_sigmoid`` directly, as Keras' JAX, TensorFlow and torch
+    backends do (its numpy backend takes ``sigmoid`` and clips instead), so a
+    confident wrong logit costs its true, unbounded loss and a finite gradient.
+    """
+    output = to_float(output)
+    target = core.cast(tensor(target), dtype_of(output))
+    if not _same_shape(_keras_shape(target), _keras_shape(output)):
+        raise ValueError("Arguments `target` and `output` must have the same shape. Received: "
+                         f"target.shape={_keras_shape(target)}, output.shape={_keras_shape(output)}")
+    (one,) = _consts(output, 1.0)
+    not_target = apply(Op.SUB, [one, target])
+    if from_logits:
+        pos = log_sigmoid(output)
+        neg = log_sigmoid(apply(Op.NEG, [output]))
+    else:
+        lo, hi = _consts(output, fuzz_factor(), 1.0 - fuzz_factor())
+        p = apply(Op.MINIMUM, [apply(Op.MAXIMUM, [output, lo]), hi])
+        pos, neg = apply(Op.LOG, [p]), apply(Op.LOG, [apply(Op.SUB, [one, p])])
+    bce = apply(Op.ADD, [apply(Op.MUL, [target, pos]), apply(Op.MUL, [not_target, neg])])
+    return apply(Op.NEG, [bce])
+
+
+@symbolic
+def categorical_crossentropy(target: Tensor, output: Tensor, from_logits: bool = False,
+                             axis: int = -1) -> Tensor:
+    """``-sum(target * log_probs, axis)`` for one-hot (or soft) ``target``."""
+    output = to_float(output)
+    target = core.cast(tensor(target), dtype_of(output))
+    ts, os_ = _keras_shape(target), _keras_shape(output)
+    if not _same_shape(ts, os_):
+        raise ValueError("Arguments `target` and `output` must have the same shape. Received: "
+                         f"target.shape={ts}, output.shape={os_}")
+    if not os_:
+        raise ValueError("Arguments `target` and `output` must be at least rank 1. Received: "
+                         f"target.shape={ts}, output.shape={os_}")
+    prod = apply(Op.MUL, [target, _log_probs(output, from_logits, axis)])
+    return apply(Op.NEG, [reduce(Op.REDUCE_SUM, prod, axis, False)])
+
+
+def check_sparse_labels(target, num_classes: int) -> None:
+    """Raises when integer labels fall outside ``[0, num_classes)`` (numpy labels only).
+
+    A compiled graph cannot raise, so the runtime calls this on each batch of
+    numpy labels before the compiled step; the graph itself turns an
+    out-of-range label into an all-zero one-hot row.
+    """
+    labels = np.asarray(target)
+    if labels.dtype.kind == "f":
+        labels = labels.astype(np.int64)    # Keras casts float labels to int32: truncation
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        values = " ".join(str(int(v)) for v in np.unique(labels[bad])[:10])
+        raise ValueError(f"Received a label value of {int(labels[bad].flat[0])} which is outside the "
+                         f"valid range of [0, {num_classes}). Out-of-range label values: {values}. "
+                         "Sparse categorical labels are class indices: check the labels, or the "
+                         "number of units of the last layer.")
+
+
+@symbolic
+def sparse_categorical_crossentropy(target: Tensor, output: Tensor, from_logits: bool = False,
+                                    axis: int = -1) -> Tensor:
+    """Categorical crossentropy with integer class ``target`` (``output.shape[:-1]``).
+
+    Eager (numpy labels): labels outside ``[0, num_classes)`` raise ValueError.
+    Compiled: nothing can raise inside the graph, so such a label selects no
+    class and that sample's loss is 0 (as Keras on JAX); the trainer checks
+    batches with :func:`check_sparse_labels` before running the step.
+    """
+    output = to_float(output)
+    target = tensor(target)
+    ts, os_ = _keras_shape(target), _keras_shape(output)
+    if len(ts) == len(os_) and ts and ts[-1] == 1:
+        from frontend.ops.movement import squeeze
+        target, ts = squeeze(target, -1), ts[:-1]
+    if not os_:
+        raise ValueError(f"Argument `output` must be at least rank 1. Received: output.shape={os_}")
+    if not _same_shape(ts, os_[:-1]):
+        raise ValueError("Arguments `target` and `output` must have the same shape up until the last "
+                         f"dimension: target.shape={ts}, output.shape={os_}")
+    num_classes = os_[normalize_axis(axis, len(os_))]
+    if num_classes is None:
+        raise ValueError("sparse_categorical_crossentropy needs a static number of classes; the class "
+                         f"axis of output.shape={os_} is the symbolic batch")
+    if not isinstance(target, TracedTensor):
+        check_sparse_labels(target, num_classes)
+    if not dtype_of(target).is_integer:
+        target = core.cast(target, DType.int32)
+    hot = one_hot(target, num_classes, axis=axis, dtype=dtype_of(output).name)
+    prod = apply(Op.MUL, [hot, _log_probs(output, from_logits, axis)])
+    return apply(Op.NEG, [reduce(Op.REDUCE_SUM, prod, axis, False)])
 
 
 # keras.ops.nn also holds the convolution and pooling ops; they live in their own module.

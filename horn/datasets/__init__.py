@@ -1,2 +1,2 @@
 """``keras.datasets``."""
-from horn.datasets import fashion_mnist, mnist  # noqa: F401
+from horn.datasets import boston_housing, cifar10, cifar100, fashion_mnist, imdb, mnist, reuters  # noqa: F401

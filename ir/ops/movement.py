@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.attrs import (BroadcastAttrs, ConcatAttrs, ConstantAttrs, GatherAttrs, NoAttrs, PadAttrs,
-                      ReshapeAttrs, SliceAttrs, TransposeAttrs)
+                      ReshapeAttrs, ScatterAddAttrs, SliceAttrs, TransposeAttrs)
 from ir.dtypes import DType
 from ir.opcodes import Op
 from ir.registry import register
@@ -150,6 +150,36 @@ def _gather_reference(arrays, a: GatherAttrs):
 
 
 register(Op.GATHER, GatherAttrs, 2, _gather_infer, _gather_reference)
+
+
+def _scatter_add_infer(ts, a: ScatterAddAttrs):
+    upd, idx = ts
+    k = idx.rank
+    if idx.dtype not in (DType.int32, DType.int64):
+        raise TypeError(f"scatter_add indices must be int32 or int64, received {idx.dtype.name}")
+    if upd.dtype is DType.bool:
+        raise TypeError("scatter_add expects numeric updates, received bool")
+    if a.size < 1:
+        raise ValueError(f"scatter_add size must be at least 1, received {a.size}")
+    if a.axis < 0 or upd.rank < a.axis + k:
+        raise ValueError(f"axis {a.axis} with rank-{k} indices needs updates of rank >= {a.axis + k}, "
+                         f"received rank {upd.rank}")
+    if tuple(upd.shape[a.axis:a.axis + k]) != tuple(idx.shape):
+        raise ValueError(f"updates {format_shape(upd.shape)} must hold the indices' dims "
+                         f"{format_shape(idx.shape)} from axis {a.axis}")
+    return (TensorType(upd.dtype, upd.shape[:a.axis] + (a.size,) + upd.shape[a.axis + k:]),)
+
+
+def _scatter_add_reference(arrays, a: ScatterAddAttrs):
+    upd, idx = arrays
+    k = idx.ndim
+    out = np.zeros(upd.shape[:a.axis] + (a.size,) + upd.shape[a.axis + k:], upd.dtype)
+    # add.at, not +=: repeated indices must each add (an embedding row used twice in a batch).
+    np.add.at(out, (slice(None),) * a.axis + (np.clip(idx, 0, a.size - 1),), upd)
+    return (out,)
+
+
+register(Op.SCATTER_ADD, ScatterAddAttrs, 2, _scatter_add_infer, _scatter_add_reference)
 
 
 register(Op.CONSTANT, ConstantAttrs, 0,

@@ -127,3 +127,54 @@ def _pool_reference(arrays, a: PoolAttrs):
 
 
 register(Op.POOL, PoolAttrs, 1, _pool_infer, _pool_reference)
+
+
+def _pool_grad_infer(ts, a: PoolAttrs):
+    x, dy = ts
+    (y,) = _pool_infer((x,), a)
+    if dy != y:
+        raise ValueError(f"pool_grad: dy must have the pool's output type {y}, received {dy}")
+    return (x,)
+
+
+def _pool_grad_reference(arrays, a: PoolAttrs):
+    """``dx`` for ``y = pool(x)`` and the cotangent ``dy``.
+
+    max: each window's ``dy`` goes whole to the *first* real position (window
+    offsets in row-major order) holding the window's maximum, NaN counting as
+    the maximum, as ``np.argmax`` picks; padding never receives anything.
+    avg: each window's ``dy / count`` goes to each of its ``count`` real positions.
+    Windows overlap when strides < window: contributions add.
+    """
+    x, dy = arrays
+    nsp = len(a.window)
+    ones = (1,) * nsp
+    out_sp = dy.shape[1:-1]
+    dxp = np.zeros(_dilate_and_pad(x, ones, a.padding, 0).shape, x.dtype)
+    taps = list(_windows(dxp, a.window, a.strides, ones, out_sp))   # views into dxp
+    if a.kind is PoolKind.MAX:
+        xp = _dilate_and_pad(x, ones, a.padding, -np.inf)
+        real = _dilate_and_pad(np.ones((1, *x.shape[1:-1], 1), bool), ones, a.padding, False)
+        best = np.full(dy.shape, -np.inf, x.dtype)
+        arg = np.full(dy.shape, -1)
+        for t, ((_, xs), (_, rs)) in enumerate(zip(_windows(xp, a.window, a.strides, ones, out_sp),
+                                                  _windows(real, a.window, a.strides, ones, out_sp))):
+            take = rs & ((arg < 0) | (xs > best) | (np.isnan(xs) & ~np.isnan(best)))
+            best = np.where(take, xs, best)
+            arg = np.where(take, t, arg)
+        for t, (_, view) in enumerate(taps):
+            # One tap of distinct windows touches distinct positions, so += on the view is exact.
+            view += np.where(arg == t, dy, 0).astype(x.dtype)
+    else:
+        cp = _dilate_and_pad(np.ones((1, *x.shape[1:-1], 1), x.dtype), ones, a.padding, 0)
+        count = np.zeros([1, *out_sp, 1], x.dtype)
+        for _, cs in _windows(cp, a.window, a.strides, ones, out_sp):
+            count += cs
+        share = (dy / count).astype(x.dtype)
+        for _, view in taps:
+            view += share
+    crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(a.padding, x.shape[1:-1]))
+    return (np.ascontiguousarray(dxp[(slice(None),) + crop + (slice(None),)]),)
+
+
+register(Op.POOL_GRAD, PoolAttrs, 2, _pool_grad_infer, _pool_grad_reference)

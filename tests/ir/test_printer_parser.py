@@ -7,8 +7,8 @@ import pytest
 
 from ir import BATCH, DType, Graph, Op, TensorType, interpret, print_graph, registered_ops, verify
 from ir.attrs import (ArgReduceAttrs, BroadcastAttrs, CastAttrs, ConcatAttrs, ConvAttrs, GatherAttrs,
-                      PadAttrs, PoolAttrs, PoolKind, RandomAttrs, ReduceAttrs, ReshapeAttrs, SliceAttrs,
-                      TransposeAttrs)
+                      PadAttrs, PoolAttrs, PoolKind, RandomAttrs, ReduceAttrs, ReshapeAttrs,
+                      ScatterAddAttrs, SliceAttrs, TransposeAttrs)
 from ir.opcodes import BINARY_OPS, COMPARE_OPS, UNARY_OPS
 from ir.parser import ParseError, parse_graph
 
@@ -109,7 +109,14 @@ def every_op_graph() -> Graph:
     node(Op.CONV, [img, kernel], ConvAttrs(strides=(1, 1), padding=((2, 2), (2, 2)), dilation=(1, 1),
                                          lhs_dilation=(2, 2), groups=2))
     node(Op.POOL, [img], PoolAttrs(PoolKind.MAX, window=(2, 2), strides=(2, 2), padding=((0, 1), (0, 1))))
-    node(Op.POOL, [img], PoolAttrs(PoolKind.AVG, window=(3, 3), strides=(1, 1), padding=((1, 1), (1, 1))))
+    pooled = node(Op.POOL, [img], PoolAttrs(PoolKind.AVG, window=(3, 3), strides=(1, 1),
+                                            padding=((1, 1), (1, 1))))
+    node(Op.POOL_GRAD, [img, pooled], PoolAttrs(PoolKind.AVG, window=(3, 3), strides=(1, 1),
+                                                padding=((1, 1), (1, 1))))
+    maxed = node(Op.POOL, [img], PoolAttrs(PoolKind.MAX, window=(3, 2), strides=(2, 1),
+                                           padding=((1, 1), (0, 1))))
+    node(Op.POOL_GRAD, [img, maxed], PoolAttrs(PoolKind.MAX, window=(3, 2), strides=(2, 1),
+                                               padding=((1, 1), (0, 1))))
     node(Op.RESHAPE, [v], ReshapeAttrs((2, BATCH, 2)))
     node(Op.TRANSPOSE, [img], TransposeAttrs((0, 2, 1, 3)))
     row = g.add_constant(np.array([1.5, -0.0, np.inf, 1e-30], np.float32), name="row")
@@ -121,6 +128,7 @@ def every_op_graph() -> Graph:
     node(Op.PAD, [v], PadAttrs(((0, 0), (0, 1)), value=float("-inf")))
     node(Op.PAD, [v], PadAttrs(((0, 0), (3, 0)), value=0))             # an int value stays an int
     node(Op.GATHER, [v, idx], GatherAttrs(1))
+    node(Op.SCATTER_ADD, [node(Op.GATHER, [v, idx], GatherAttrs(1)), idx], ScatterAddAttrs(1, 4))
     node(Op.GATHER, [v, g.add_constant(np.array(2, np.int64), name="scalar_index")], GatherAttrs(1))
     node(Op.ADD, [g.add_constant(np.array([[1, -2], [3, 2**40]], np.int64), name="big_ints"),
                   g.add_constant(np.array(7, np.int64), name="seven")])

@@ -1,4 +1,5 @@
-"""CPU lowering of data movement: transpose, broadcast_to, slice, concat, pad, gather.
+"""CPU lowering of data movement: transpose, broadcast_to, slice, concat, pad, gather,
+and scatter_add (gather's adjoint, the one op here that does arithmetic).
 
 Bytes are bytes: elements are copied as integers of the element's size
 (i8, i16, i32, i64), so one emitter serves every dtype, float16 and bool
@@ -18,11 +19,11 @@ from typing import Iterator, Sequence
 import llvmlite.ir as ll
 import numpy as np
 
-from codegen.cpu.kernel import (I64, KernelContext, LoweringError, add, for_range, i64, loop_nest,
-                                lowering, mul)
-from codegen.cpu.lowerings._support import (bits_type, call_intrinsic, is_one, load_bits, offset,
-                                            product, store_bits)
-from ir.attrs import (BroadcastAttrs, ConcatAttrs, GatherAttrs, PadAttrs, SliceAttrs,
+from codegen.cpu.kernel import (I64, KernelContext, LoweringError, add, for_range, i64, lltype,
+                                loop_nest, lowering, mul)
+from codegen.cpu.lowerings._support import (bits_type, call_intrinsic, is_one, load_bits, narrow, offset,
+                                            product, store_bits, widen)
+from ir.attrs import (BroadcastAttrs, ConcatAttrs, GatherAttrs, PadAttrs, ScatterAddAttrs, SliceAttrs,
                       TransposeAttrs)
 from ir.dtypes import DType
 from ir.opcodes import Op
@@ -217,3 +218,41 @@ def emit_gather(ctx: KernelContext) -> None:
             with for_range(b, 0, inner, name="c") as k:
                 store_bits(b, load_bits(b, ctx.inputs[0], ty, add(b, src, k)), ctx.outputs[0],
                            add(b, dst, k))
+
+
+@lowering(Op.SCATTER_ADD)
+def emit_scatter_add(ctx: KernelContext) -> None:
+    """out = 0; out[outer, clip(idx[j]), inner] += updates[outer, j, inner] for j in order.
+
+    The mirror of ``emit_gather``: one contiguous row of ``inner`` elements added per
+    (outer, index), so an embedding's gradient costs a zero fill of the table plus one
+    row add per id. Rows are added in index order from zero, the order of the reference's
+    ``np.add.at``, so the sums round the same. float16 adds in float32 and rounds each
+    step back, as numpy does.
+    """
+    attrs: ScatterAddAttrs = ctx.node.attrs
+    b = ctx.builder
+    upd, idx = ctx.node.inputs
+    out = ctx.node.output
+    dt = out.dtype
+    k = len(idx.shape)
+    n = attrs.size
+    dims = ctx.dims(upd)
+    outer = product(b, dims[:attrs.axis])
+    inner = product(b, dims[attrs.axis + k:])
+    m = ctx.numel(idx)
+    zero = ll.Constant(lltype(dt), 0.0 if dt.is_floating else 0)
+    with for_range(b, 0, ctx.numel(out), name="z") as i:
+        ctx.store(zero, ctx.outputs[0], dt, i)
+    with for_range(b, 0, outer, name="o") as o:
+        with for_range(b, 0, m, name="g") as j:
+            raw = ctx.load(ctx.inputs[1], idx.dtype, j)
+            at = b.sext(raw, I64) if raw.type != I64 else raw
+            at = call_intrinsic(b, "smin", call_intrinsic(b, "smax", at, i64(0)), i64(n - 1))
+            dst = mul(b, add(b, mul(b, o, i64(n)), at), inner)
+            src = mul(b, add(b, mul(b, o, m), j), inner)
+            with for_range(b, 0, inner, name="c") as c:
+                acc = widen(b, ctx.load(ctx.outputs[0], dt, add(b, dst, c)), dt)
+                v = widen(b, ctx.load(ctx.inputs[0], dt, add(b, src, c)), dt)
+                total = b.fadd(acc, v) if dt.is_floating else b.add(acc, v)
+                ctx.store(narrow(b, total, dt), ctx.outputs[0], dt, add(b, dst, c))

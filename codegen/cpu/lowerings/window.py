@@ -1,6 +1,7 @@
-"""CPU lowerings of the sliding-window ops over channels-last tensors: CONV and POOL.
+"""CPU lowerings of the sliding-window ops over channels-last tensors: CONV, POOL and
+POOL_GRAD (pooling's adjoint, for autodiff).
 
-Both are direct: no im2col buffer and no padded or dilated copy of the input.
+All three are direct: no im2col buffer and no padded or dilated copy of the input.
 For each batch element and output position the kernel visits the window
 offsets whose input position exists, and updates the output's channel row,
 which is contiguous in NHWC, so the innermost loop is unit-stride and LLVM
@@ -19,8 +20,9 @@ from typing import Iterator, Sequence
 
 import llvmlite.ir as ll
 
-from codegen.cpu.kernel import (KernelContext, LoweringError, for_range, i64, linear_index,
+from codegen.cpu.kernel import (I64, KernelContext, LoweringError, for_range, i64, linear_index,
                                 lltype, loop_nest, lowering, mul)
+from codegen.cpu.lowerings._support import entry_alloca
 from codegen.cpu.lowerings.linalg import Arith
 from ir.attrs import ConvAttrs, PoolAttrs, PoolKind
 from ir.dtypes import DType
@@ -158,6 +160,39 @@ def _maximum(module: ll.Module, ty: ll.Type) -> ll.Function:
     return ll.Function(module, ll.FunctionType(ty, [ty, ty]), name)
 
 
+def _pool_window(b: ll.IRBuilder, a: PoolAttrs, opos: Sequence[ll.Value], in_sp: Sequence[int]
+                 ) -> tuple[list[ll.Value], list[tuple[ll.Value, ll.Value]], ll.Value]:
+    """The real taps of the pooling window at output position ``opos``.
+
+    Along each axis the taps k with ``0 <= o*s + k - pad_lo < size`` form one interval
+    ``[lo, hi)``: returns per axis the window's first input position ``start`` and that
+    interval, and the number of real taps (an average's divisor). Everything is computed
+    here, before any tap loop, so the count dominates its uses.
+    """
+    count: ll.Value = i64(1)
+    starts, bounds = [], []
+    for d in range(len(a.window)):
+        start = b.sub(mul(b, opos[d], i64(a.strides[d])), i64(a.padding[d][0]))
+        lo = _smax(b, i64(0), b.sub(i64(0), start))
+        hi = _smin(b, i64(a.window[d]), b.sub(i64(in_sp[d]), start))
+        count = mul(b, count, _smax(b, i64(0), b.sub(hi, lo)))
+        starts.append(start)
+        bounds.append((lo, hi))
+    return starts, bounds, count
+
+
+@contextlib.contextmanager
+def _pool_taps(b: ll.IRBuilder, starts: Sequence[ll.Value], bounds: Sequence[tuple[ll.Value, ll.Value]]
+               ) -> Iterator[list[ll.Value]]:
+    """Loops over the real taps in row-major window order; yields the input position per axis."""
+    with contextlib.ExitStack() as stack:
+        pos: list[ll.Value] = []
+        for d, (start, (lo, hi)) in enumerate(zip(starts, bounds)):
+            k = stack.enter_context(for_range(b, lo, hi, name=f"w{d}"))
+            pos.append(b.add(start, k))
+        yield pos
+
+
 @lowering(Op.POOL)
 def emit_pool(ctx: KernelContext) -> None:
     """Max / average pooling; window bounds are clamped per axis so no tap needs a test."""
@@ -169,7 +204,6 @@ def emit_pool(ctx: KernelContext) -> None:
         raise LoweringError(f"{node.name}: pooling needs a floating dtype, received {dt.name}")
     ty = lltype(dt)
     b = ctx.builder
-    nsp = len(a.window)
     in_sp = [int(s) for s in x.shape[1:-1]]
     out_sp = [int(s) for s in out.shape[1:-1]]
     ch = int(x.shape[-1])
@@ -187,23 +221,8 @@ def emit_pool(ctx: KernelContext) -> None:
             o_row = ctx.element_ptr(o_n, dt, linear_index(b, opos, [i64(s) for s in o_str[:-1]]))
             with for_range(b, 0, ch, name="init") as c:
                 ctx.store(init, o_row, dt, c)
-            # Along each axis the taps k with 0 <= o*s + k - pad_lo < size form one interval
-            # [lo, hi): loop over exactly that, and its length is the average's divisor.
-            # All bounds are computed before the first tap loop so the count dominates its use.
-            count: ll.Value = i64(1)
-            starts, bounds = [], []
-            for d in range(nsp):
-                start = b.sub(mul(b, opos[d], i64(a.strides[d])), i64(a.padding[d][0]))
-                lo = _smax(b, i64(0), b.sub(i64(0), start))
-                hi = _smin(b, i64(a.window[d]), b.sub(i64(in_sp[d]), start))
-                count = mul(b, count, _smax(b, i64(0), b.sub(hi, lo)))
-                starts.append(start)
-                bounds.append((lo, hi))
-            with contextlib.ExitStack() as stack:
-                pos: list[ll.Value] = []
-                for d, (start, (lo, hi)) in enumerate(zip(starts, bounds)):
-                    k = stack.enter_context(for_range(b, lo, hi, name=f"w{d}"))
-                    pos.append(b.add(start, k))
+            starts, bounds, count = _pool_window(b, a, opos, in_sp)
+            with _pool_taps(b, starts, bounds) as pos:
                 x_pix = ctx.element_ptr(x_n, dt, linear_index(b, pos, [i64(s) for s in x_str[:-1]]))
                 with for_range(b, 0, ch, name="c") as c:
                     acc = ctx.load(o_row, dt, c)
@@ -216,3 +235,81 @@ def emit_pool(ctx: KernelContext) -> None:
                 denom = b.sitofp(count, ty)
                 with for_range(b, 0, ch, name="avg") as c:
                     ctx.store(b.fdiv(ctx.load(o_row, dt, c), denom), o_row, dt, c)
+
+
+# float16 is left out: the reference accumulates overlapping windows in float16 one add
+# at a time, which only a float16 add per step reproduces; gradients are float32/float64.
+POOL_GRAD_DTYPES = frozenset({DType.float32, DType.float64})
+
+
+@lowering(Op.POOL_GRAD)
+def emit_pool_grad(ctx: KernelContext) -> None:
+    """dx of pooling: zero dx, then each window sends its dy to its taps (the reference's rule).
+
+    max: a scan over the window's real taps in row-major order keeps, per channel, the
+    best value and the position of the first tap holding it (a NaN beats any number,
+    the first NaN stays), then adds dy there. avg: adds ``dy / count`` to every real tap.
+    The per-channel scan state lives in two stack arrays, so the channel loop stays
+    innermost and unit-stride as in ``emit_pool``.
+    """
+    node = ctx.node
+    a: PoolAttrs = node.attrs
+    x, dy = node.inputs
+    out = node.output
+    dt = out.dtype
+    if dt not in POOL_GRAD_DTYPES:
+        raise LoweringError(f"{node.name}: no CPU pool_grad for {dt.name} "
+                            f"(supported: float32, float64); cast to float32 first")
+    ty = lltype(dt)
+    b = ctx.builder
+    in_sp = [int(s) for s in x.shape[1:-1]]
+    out_sp = [int(s) for s in dy.shape[1:-1]]
+    ch = int(x.shape[-1])
+    x_str = _row_strides([*in_sp, ch])
+    o_str = _row_strides([*out_sp, ch])
+    x_ptr, dy_ptr, dx_ptr = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    is_max = a.kind is PoolKind.MAX
+
+    with for_range(b, 0, ctx.numel(out), name="z") as i:
+        ctx.store(ll.Constant(ty, 0.0), dx_ptr, dt, i)
+    if is_max:
+        best = entry_alloca(b, ty, max(ch, 1), name="best")
+        where = entry_alloca(b, I64, max(ch, 1), name="where")
+    with for_range(b, 0, ctx.dim(x.shape[0]), name="n") as n:
+        x_n = ctx.element_ptr(x_ptr, dt, mul(b, n, i64(_numel([*in_sp, ch]))))
+        dx_n = ctx.element_ptr(dx_ptr, dt, mul(b, n, i64(_numel([*in_sp, ch]))))
+        dy_n = ctx.element_ptr(dy_ptr, dt, mul(b, n, i64(_numel([*out_sp, ch]))))
+        with loop_nest(b, [i64(s) for s in out_sp], name="o") as opos:
+            dy_row = ctx.element_ptr(dy_n, dt, linear_index(b, opos, [i64(s) for s in o_str[:-1]]))
+            starts, bounds, count = _pool_window(b, a, opos, in_sp)
+            if not is_max:
+                denom = b.sitofp(count, ty)
+                with _pool_taps(b, starts, bounds) as pos:
+                    dx_pix = ctx.element_ptr(dx_n, dt, linear_index(b, pos, [i64(s) for s in x_str[:-1]]))
+                    with for_range(b, 0, ch, name="c") as c:
+                        # dy / count per tap, not once per window: the same correctly rounded
+                        # quotient the reference adds, and LLVM hoists it anyway.
+                        share = b.fdiv(ctx.load(dy_row, dt, c), denom)
+                        ctx.store(b.fadd(ctx.load(dx_pix, dt, c), share), dx_pix, dt, c)
+            else:
+                with for_range(b, 0, ch, name="init") as c:
+                    ctx.store(ll.Constant(ty, float("-inf")), best, dt, c)
+                    b.store(i64(-1), b.gep(where, [c], inbounds=True, source_etype=I64))
+                with _pool_taps(b, starts, bounds) as pos:
+                    pix = linear_index(b, pos, [i64(s) for s in x_str[:-1]])
+                    x_pix = ctx.element_ptr(x_n, dt, pix)
+                    with for_range(b, 0, ch, name="c") as c:
+                        v = ctx.load(x_pix, dt, c)
+                        old = ctx.load(best, dt, c)
+                        at_ptr = b.gep(where, [c], inbounds=True, source_etype=I64)
+                        at = b.load(at_ptr, typ=I64)
+                        take = b.or_(b.or_(b.icmp_signed("<", at, i64(0)), b.fcmp_ordered(">", v, old)),
+                                     b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", old, old)))
+                        ctx.store(b.select(take, v, old), best, dt, c)
+                        b.store(b.select(take, pix, at), at_ptr)
+                with for_range(b, 0, ch, name="c") as c:
+                    at = b.load(b.gep(where, [c], inbounds=True, source_etype=I64), typ=I64)
+                    # Only an empty input leaves a window with no real tap (at = -1).
+                    with b.if_then(b.icmp_signed(">=", at, i64(0))):
+                        dst = ctx.element_ptr(dx_n, dt, b.add(at, c))
+                        b.store(b.fadd(b.load(dst, typ=ty), ctx.load(dy_row, dt, c)), dst)

@@ -1,0 +1,2 @@
+"""``keras.random``."""
+from frontend.random import SeedGenerator, dropout, set_seed, uniform  # noqa: F401

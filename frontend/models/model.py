@@ -152,10 +152,8 @@ class Model(Trainer, Layer):
     def predict(self, x, batch_size: int | None = None, verbose="auto", steps: int | None = None,
                 callbacks=None):
         """Runs the compiled inference function batch by batch; returns numpy arrays."""
-        from runtime.progbar import Progbar
+        from frontend.callbacks import CallbackList
 
-        if callbacks:
-            raise NotImplementedError("predict(callbacks=...) arrives with the callbacks of the training issue")
         batch_size = 32 if batch_size is None else int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size}")
@@ -170,12 +168,21 @@ class Model(Trainer, Layer):
         n_batches = -(-n // batch_size)
         if steps is not None:
             n_batches = min(n_batches, int(steps))
-        bar = Progbar(n_batches, verbose=1 if verbose == "auto" else int(verbose))
+        verbose = 1 if verbose == "auto" else int(verbose)
+        cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0, model=self,
+                           verbose=verbose, epochs=1, steps=n_batches)
+        self.stop_predicting = False
+        cbs.on_predict_begin()
         chunks: list[list[np.ndarray]] = []
         for i in range(n_batches):
+            cbs.on_predict_batch_begin(i)
             sl = slice(i * batch_size, min(n, (i + 1) * batch_size))
             chunks.append(exe(*(a[sl] for a in arrays)))
-            bar.update(i + 1)
+            out = iter(chunks[-1])
+            cbs.on_predict_batch_end(i, {"outputs": map_structure(lambda _: next(out), exe.output_structure)})
+            if self.stop_predicting:
+                break
+        cbs.on_predict_end()
         if not chunks:
             raise ValueError("Expected input data to be non-empty.")
         outputs = iter([np.concatenate(parts, axis=0) for parts in zip(*chunks)])

@@ -126,3 +126,16 @@ def test_class_weight_and_sample_weight_scale_the_loss():
     with pytest.raises(ValueError, match="`class_weight` must contain all classes"):
         m.fit(x, cls, class_weight={0: 1.0}, verbose=0)
     m.fit(x, cls, class_weight={0: 1.0, 1: 3.0}, epochs=1, verbose=0)
+
+
+def test_validation_freq_initial_epoch_and_predict_hooks():
+    x, y = _data()
+    model = _model()
+    h = model.fit(x, y, validation_data=(x[:32], y[:32]), epochs=5, initial_epoch=1, validation_freq=2,
+                  batch_size=64, verbose=0)
+    assert h.epoch == [1, 2, 3, 4] and len(h.history["val_loss"]) == 2   # epochs 2 and 4 (1-based)
+    seen = []
+    hook = keras.callbacks.LambdaCallback(
+        on_predict_batch_end=lambda b, logs: seen.append((b, logs["outputs"].shape)))
+    model.predict(x[:70], batch_size=32, verbose=0, callbacks=[hook])
+    assert seen == [(0, (32, 1)), (1, (32, 1)), (2, (6, 1))]

@@ -15,8 +15,25 @@ from horn import losses, metrics
 from horn import saving
 from horn import optimizers
 from horn import regularizers, random
+from horn import onnx
 
 __version__ = "0.1.0"
+
+
+def compile_library(model, out_dir, **kwargs):
+    """Compiles ``model`` ahead of time into ``out_dir/lib<name>.so`` and ``<name>.h`` (a C API).
+
+    Keyword arguments and the returned ``LibraryInfo`` are those of
+    ``codegen.library.compile_library``. Imported lazily: LLVM loads only when used.
+    """
+    from codegen.library import compile_library as compile_
+    return compile_(model, out_dir, **kwargs)
+
+
+def load_library(path, name=None):
+    """A library made by ``compile_library``, loaded through ctypes (``runtime.native_library``)."""
+    from runtime.native_library import NativeLibrary
+    return NativeLibrary(path, name)
 
 __all__ = ["backend", "Layer", "Variable", "InputSpec", "Functional", "Input", "InputLayer", "Model",
            "Sequential", "activations", "datasets", "initializers", "layers", "models", "ops", "__version__"]
@@ -24,3 +41,5 @@ __all__ += ["callbacks", "utils"]
 __all__ += ["losses", "metrics"]
 __all__ += ["saving"]
 __all__ += ["optimizers"]
+__all__ += ["onnx"]
+__all__ += ["compile_library", "load_library"]

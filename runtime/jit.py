@@ -6,34 +6,18 @@ vectorizer sees the real vector width.
 """
 from __future__ import annotations
 
-import functools
-
 import llvmlite.binding as llvm
 
 
-@functools.cache
-def _init() -> None:
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-
-
-@functools.cache
-def _host_cpu() -> tuple[str, str]:
-    _init()
-    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-
-
 def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
-    """A new target machine for the host CPU.
+    """A new target machine for the host CPU (``codegen.target.Target.host``).
 
     Not cached: ``create_mcjit_compiler`` takes ownership of the target machine
     and frees it with the engine, so a shared one would dangle once the first
     JitLibrary is collected (the next compile then crashes inside LLVM).
     """
-    cpu, features = _host_cpu()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=cpu, features=features, opt=opt_level,
-                                        codemodel="jitdefault", jit=True)
+    from codegen.target import Target
+    return Target.host().target_machine(opt_level, jit=True)
 
 
 def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> None:

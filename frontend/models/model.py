@@ -115,8 +115,19 @@ class Model(Trainer, Layer):
         return exe
 
     def _compile(self, structure, signature: InputSignature, training: bool):
-        from passes import PassManager, default_pipeline
         from runtime.executable import Executable
+
+        graph, output_structure = self._trace_graph(structure, signature, training)
+        exe = Executable(graph)
+        exe.output_structure = output_structure
+        return exe
+
+    def _trace_graph(self, structure, signature: InputSignature, training: bool):
+        """The optimized graph of one call on ``signature``, and the structure of its outputs.
+
+        Shared by the JIT path (``_compile``) and ahead-of-time libraries (``codegen.library``).
+        """
+        from passes import PassManager, default_pipeline
 
         tracer = Tracer(self.name)
         it = iter(signature.specs)
@@ -129,9 +140,7 @@ class Model(Trainer, Layer):
             raise TypeError(f"Model '{self.name}'.call() must return tensors; received {out!r}")
         tracer.graph.set_outputs([t.value for t in flat_out])
         graph = PassManager(default_pipeline()).run(tracer.graph)
-        exe = Executable(graph)
-        exe.output_structure = map_structure(lambda _: None, out)
-        return exe
+        return graph, map_structure(lambda _: None, out)
 
     def _input_names(self, n: int) -> list[str]:
         return [f"input_{i}" for i in range(n)] if n > 1 else ["input"]
@@ -216,6 +225,11 @@ class Model(Trainer, Layer):
         """Loads weights from ``.weights.h5``, ``.keras`` or legacy ``.h5`` (Horn's or Keras')."""
         from frontend.saving import load_weights
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def export(self, filepath, format: str = "onnx", verbose=None, input_signature=None, **kwargs):
+        """Writes the inference graph as ONNX (opset 17; ``opset=``, ``fp16_weights=`` optional)."""
+        from codegen.onnx.export import export_model
+        return export_model(self, filepath, format, verbose, input_signature, **kwargs)
 
 
 def _spec(spec: tuple[str, tuple]) -> tuple[tuple, str]:

@@ -170,8 +170,21 @@ class Trainer:
 
     # -- step construction ----------------------------------------------------
     def _trace_step(self, x, y, training: bool) -> _Step:
-        from passes import PassManager, default_pipeline
         from runtime.executable import Executable
+
+        graph = self._trace_step_graph(x, y, training)
+        return _Step(Executable(graph), [v.name for v in graph.inputs])
+
+    def _trace_step_graph(self, x, y, training: bool, *, update_metrics: bool = True):
+        """The optimized graph of one train (or test) step on arrays shaped like ``x`` and ``y``.
+
+        Inputs: the model inputs, ``<output>_target`` per output, ``sample_weight``,
+        ``learning_rate`` (training) and ``rng_key`` (when something random is traced).
+        Outputs: the total loss, then per-output losses when there are several.
+        ``update_metrics=False`` leaves the metric updates out (``codegen.library``
+        compiles the step for C callers, who have no metric objects to read).
+        """
+        from passes import PassManager, default_pipeline
 
         tracer = Tracer(f"{self.name}_{'train' if training else 'test'}_step")
         in_names = iter(self._input_names(len(flatten(x))))
@@ -196,12 +209,11 @@ class Trainer:
                     raise ValueError(f"Model '{self.name}' has no trainable weights to fit.")
                 grads = tracer.grad(total, trainable)
                 self.optimizer.apply(grads, trainable, learning_rate=lr)
-            for per, t, p in zip(self._metrics_built, flatten(ys), flat_pred):
+            for per, t, p in zip(self._metrics_built if update_metrics else [], flatten(ys), flat_pred):
                 for metric, _, weighted in per:
                     metric.update_state(t, p, sample_weight=sw if weighted else None)
         tracer.graph.set_outputs([total.value] + [l.value for l in per_output])
-        graph = PassManager(default_pipeline()).run(tracer.graph)
-        return _Step(Executable(graph), [v.name for v in graph.inputs])
+        return PassManager(default_pipeline()).run(tracer.graph)
 
     def _objective(self, targets, preds, sw, tracer):
         from frontend import ops

@@ -40,14 +40,18 @@ def save_model(model, filepath: str | os.PathLike, overwrite: bool = True, zippe
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict[str, Any] | None = None,
                compile: bool = True, safe_mode: bool = True):
-    """Loads a model saved by Horn or by Keras (``.keras`` or legacy ``.h5``).
+    """Loads a model saved by Horn or by Keras (``.keras`` or legacy ``.h5``), or an ONNX model.
 
     ``custom_objects`` maps names to custom classes or functions (registered
     ones are found without it); ``compile=False`` skips the saved ``compile()``.
     ``safe_mode`` is accepted for Keras compatibility: Horn never runs code
-    stored in a file (lambdas are always refused).
+    stored in a file (lambdas are always refused). A ``.onnx`` file is read by
+    :func:`frontend.onnx_import.load_onnx` (it holds no ``compile()`` to restore).
     """
     path = os.fspath(filepath)
+    if path.endswith(".onnx"):
+        from frontend.onnx_import import load_onnx
+        return load_onnx(path)
     if path.endswith(".keras"):
         return keras_archive.load(path, custom_objects, compile)
     if path.endswith(_LEGACY_SUFFIXES):

@@ -381,6 +381,10 @@ class Trainer:
         else:
             adapter = get_adapter(data, batch_size=batch_size, steps=steps)
         # As Keras: validation inside fit fires the test hooks (TensorBoard logs from them).
+        return self._test_loop(adapter, cbs)
+
+    def _test_loop(self, adapter, cbs) -> dict:
+        """One pass of the compiled test step over ``adapter``, with the test hooks; the logs."""
         self.reset_metrics()
         cbs.on_test_begin()
         logs: dict = {}
@@ -402,13 +406,4 @@ class Trainer:
         verbose = 1 if verbose == "auto" else int(verbose)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=1, steps=adapter.num_batches)
-        self.reset_metrics()
-        cbs.on_test_begin()
-        logs: dict = {}
-        for step, (xb, yb, swb) in enumerate(adapter.epoch(0)):
-            cbs.on_test_batch_begin(step)
-            self._run_batch(xb, yb, swb, training=False)
-            logs = self._logs()
-            cbs.on_test_batch_end(step, logs)
-        cbs.on_test_end(logs)
-        return self._result(logs, return_dict)
+        return self._result(self._test_loop(adapter, cbs), return_dict)

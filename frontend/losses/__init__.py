@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Sequence
 
+from frontend.identifiers import resolve_identifier
 from frontend.backend import snake_case
 from frontend.losses.hinge import (CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge,
                                    squared_hinge)
@@ -91,17 +92,7 @@ def deserialize(config: Any, custom_objects: dict | None = None) -> Loss | Calla
 
 def get(identifier: Any) -> Loss | Callable | None:
     """A loss from a name ("mse", "CategoricalCrossentropy"...), a config, a class or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret loss identifier: {identifier}")
+    return resolve_identifier(identifier, ALL_OBJECTS_DICT, deserialize, "loss")
 
 
 def is_binary_or_sparse_categorical(y_true_shape: Sequence, y_pred_shape: Sequence) -> tuple[bool, bool]:

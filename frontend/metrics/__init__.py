@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Sequence
 
+from frontend.identifiers import resolve_identifier
 from frontend import losses as _losses
 from frontend.backend import snake_case
 from frontend.losses import (binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
@@ -84,17 +85,7 @@ def deserialize(config: Any, custom_objects: dict | None = None) -> Metric | Cal
 
 def get(identifier: Any) -> Metric | Callable | None:
     """A metric from a name ("mse", "auc", "Precision"...), a config, a class or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret metric identifier: {identifier}")
+    return resolve_identifier(identifier, ALL_OBJECTS_DICT, deserialize, "metric")
 
 
 def resolve_metric(identifier: Any, y_true_shape: Sequence, y_pred_shape: Sequence,

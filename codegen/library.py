@@ -8,7 +8,9 @@ the C API over their entry functions; the system C compiler links the lot.
 Weights are embedded in the library (``.incbin`` of one aligned blob into
 read-only data), so deploying is copying one file. State the train step
 updates (optimizer slots, the step counter) lives in the same blob, after the
-model's weights. At run time the library needs libc and libm only.
+model's weights. At run time the library needs libc and libm, and libgomp when
+its kernels split loops across threads (``codegen.cpu.parallel``; a target
+whose toolchain lacks libgomp gets serial kernels instead).
 
 Outputs appear in ``out_dir`` whole or not at all: everything is built in a
 temporary directory beside them and renamed into place.
@@ -29,6 +31,8 @@ import numpy as np
 
 from codegen.capi import ALIGN, CApi, Entry, Slot, SlotKind, StateDecl, TensorDecl, header, source
 from codegen.cpu.compiler import BufferRole, BufferSpec, CompiledModule, compile_graph
+from codegen.cpu.host import generating_for
+from codegen.cpu.parallel import uses_threads
 from codegen.target import Target, resolve_target
 from ir.dtypes import DType
 from ir.graph import Graph, Value
@@ -113,7 +117,8 @@ def compile_library(model_or_graph, out_dir: str | os.PathLike, *, name: str | N
                                 input_shapes=input_shapes)
     tgt = resolve_target(target)
     cname = c_identifier(name if name is not None else graphs.name, explicit=name is not None)
-    api, modules, blob = _lower(graphs, cname)
+    with generating_for(tgt):            # vector widths, tiles and threads of that machine
+        api, modules, blob = _lower(graphs, cname)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +134,7 @@ def compile_library(model_or_graph, out_dir: str | os.PathLike, *, name: str | N
             path.write_bytes(_emit_object(module, tgt, opt_level))
             objects.append(path)
         so = build / f"lib{cname}.so"
-        _link(tgt, build / f"{cname}_capi.c", objects, so, cname)
+        _link(tgt, build / f"{cname}_capi.c", objects, so, cname, openmp=api.threaded)
         os.replace(so, out / so.name)
         os.replace(build / f"{cname}.h", out / f"{cname}.h")
     finally:
@@ -215,7 +220,8 @@ def _lower(graphs: LibraryGraphs, cname: str) -> tuple[CApi, list[CompiledModule
                state=state, num_weights=len(graphs.weights), weights_bytes=len(blob), forward=fwd_entry,
                train=train_entry, train_loss_slot=loss_slot, iterations_state=iterations,
                seed=int(graphs.seed), learning_rate=float(graphs.learning_rate),
-               batched="N" in forward.sym_names)
+               batched="N" in forward.sym_names,
+               threaded=any(uses_threads(m.llvm_ir) for m in modules))
     return api, modules, blob
 
 
@@ -255,9 +261,14 @@ def _state_layout(graphs: LibraryGraphs) -> tuple[tuple[StateDecl, ...], dict[in
 
 def _slots(module: CompiledModule, graph: Graph, state_index: dict[int, int], feed,
            outputs_visible: bool) -> tuple[Slot, ...]:
-    """One Slot per table entry: inputs through ``feed``, params as state, the rest in the arena."""
+    """One Slot per table entry: inputs through ``feed``, params as state, the rest in the arena.
+
+    Intermediates carry their lifetimes from the module's memory plan, so the
+    wrapper places them with reuse, as the JIT runtime does.
+    """
     slots, n_in, n_out, n_param = [], 0, 0, 0
-    for spec in module.buffers:
+    life = {b.slot: (b.first, b.last) for b in module.plan.buffers} if module.plan is not None else {}
+    for i, spec in enumerate(module.buffers):
         if spec.role is BufferRole.INPUT:
             kind, index = feed(graph.inputs[n_in])
             n_in += 1
@@ -271,7 +282,7 @@ def _slots(module: CompiledModule, graph: Graph, state_index: dict[int, int], fe
             slots.append(Slot(SlotKind.STATE, state_index[id(_binding(graph.params[n_param]))]))
             n_param += 1
         else:
-            slots.append(Slot(SlotKind.SCRATCH, 0, *_size(spec)))
+            slots.append(Slot(SlotKind.SCRATCH, 0, *_size(spec), *life.get(i, (-1, -1))))
     return tuple(slots)
 
 
@@ -330,10 +341,12 @@ def _optimized(module: CompiledModule, target: Target, opt_level: int) -> tuple[
     return mod, tm
 
 
-def _link(target: Target, wrapper: Path, objects: list[Path], so: Path, cname: str) -> None:
+def _link(target: Target, wrapper: Path, objects: list[Path], so: Path, cname: str, *,
+          openmp: bool = False) -> None:
     cmd = [target.c_compiler, "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-std=gnu11",
            "-static-libgcc", "-Wl,--no-undefined", "-Wl,-z,noexecstack", f"-Wl,-soname,lib{cname}.so",
-           "-I", str(wrapper.parent), "-o", str(so), str(wrapper), *map(str, objects), "-lm"]
+           "-I", str(wrapper.parent), "-o", str(so), str(wrapper), *map(str, objects), "-lm",
+           *(["-lgomp"] if openmp else [])]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError:

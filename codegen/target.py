@@ -46,6 +46,9 @@ class Target:
     vector_bits: int
     c_compiler: str = "cc"
     toolchain: str = field(default="a C compiler (gcc or clang), or set CC", repr=False)
+    # Kernels may split loops across threads through libgomp (codegen.cpu.parallel): true
+    # when the toolchain has libgomp to link, else the kernels are generated serial.
+    threads: bool = True
 
     @staticmethod
     def host() -> "Target":
@@ -54,8 +57,9 @@ class Target:
         ``$CC`` picks the C compiler when set.
         """
         triple, cpu, features = _host_cpu()
+        cc = os.environ.get("CC", "cc")
         return Target(name="host", triple=triple, cpu=cpu, features=features,
-                      vector_bits=_vector_bits(features), c_compiler=os.environ.get("CC", "cc"))
+                      vector_bits=_vector_bits(features), c_compiler=cc, threads=has_libgomp(cc))
 
     def target_machine(self, opt_level: int = 3, *, jit: bool = False) -> llvm.TargetMachine:
         """A fresh LLVM target machine for this target, position-independent unless ``jit``.
@@ -73,6 +77,24 @@ class Target:
                                                 codemodel="jitdefault", jit=True)
         return target.create_target_machine(cpu=self.cpu, features=self.features, opt=opt_level,
                                             reloc="pic", codemodel="default")
+
+
+@functools.cache
+def has_libgomp(c_compiler: str) -> bool:
+    """Whether ``c_compiler`` can link libgomp (``-lgomp``): asks it where ``libgomp.so`` is.
+
+    A missing compiler counts as yes: linking then fails with its own clear error.
+    """
+    import shutil
+    import subprocess
+    if shutil.which(c_compiler) is None:
+        return True
+    try:
+        out = subprocess.run([c_compiler, "-print-file-name=libgomp.so"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return os.path.isabs(out) and os.path.exists(out)
 
 
 def _vector_bits(features: str) -> int:
@@ -93,9 +115,9 @@ def aarch64_linux_gnu() -> Target:
     vectorizer count on 128-bit vectors. Linking needs Debian's
     ``gcc-aarch64-linux-gnu`` (``$HORN_AARCH64_CC`` names another cross compiler).
     """
+    cc = os.environ.get("HORN_AARCH64_CC", "aarch64-linux-gnu-gcc")
     return Target(name="aarch64-linux-gnu", triple="aarch64-unknown-linux-gnu", cpu="generic",
-                  features="+neon,+fp-armv8", vector_bits=128,
-                  c_compiler=os.environ.get("HORN_AARCH64_CC", "aarch64-linux-gnu-gcc"),
+                  features="+neon,+fp-armv8", vector_bits=128, c_compiler=cc, threads=has_libgomp(cc),
                   toolchain="the cross compiler (Debian: apt-get install gcc-aarch64-linux-gnu), "
                             "or set HORN_AARCH64_CC")
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from frontend.backend import standardize_dtype
 from frontend.tensors import _ArithmeticMixin
+from runtime import versions
 
 
 class Variable(_ArithmeticMixin):
@@ -20,6 +21,7 @@ class Variable(_ArithmeticMixin):
         self.name = name
         self.path = path or name
         self.trainable = trainable
+        self._version = 0   # bumped on every write (runtime.versions): hoisted prologues rerun on it
 
     # The graph binding protocol (ir.graph.ParamBinding): the live array, no copy.
     def numpy(self) -> np.ndarray:
@@ -53,6 +55,12 @@ class Variable(_ArithmeticMixin):
             raise ValueError(f"Cannot assign to variable {self.path}: expected shape {self.shape}, "
                              f"received shape {value.shape}")
         self._array[...] = value
+        self._bump_version()
+
+    def _bump_version(self) -> None:
+        """The array changed (``assign``, or a compiled step wrote it in place)."""
+        self._version += 1
+        versions.EPOCH[0] += 1
 
     def assign_add(self, delta) -> None:
         from frontend import ops

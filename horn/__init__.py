@@ -16,6 +16,7 @@ from horn import saving
 from horn import optimizers
 from horn import regularizers, random
 from horn import onnx
+from horn import config
 
 __version__ = "0.1.0"
 

@@ -102,10 +102,12 @@ def _one_line(exc: BaseException) -> str:
 
 def cmd_compile(args) -> int:
     from codegen.library import compile_library
+    from runtime.compile import llvm_opt_level, optimization_level
     model = load_model_arg(args.model)
     train = {"auto": None, "yes": True, "no": False}[args.train_step]
-    info = compile_library(model, args.output, name=args.name, target=args.target, opt_level=args.opt_level,
-                           train_step=train)
+    with optimization_level(args.opt_level):          # the passes; LLVM's level follows from it
+        info = compile_library(model, args.output, name=args.name, target=args.target,
+                               opt_level=llvm_opt_level(args.opt_level), train_step=train)
     size = info.library.stat().st_size
     print(f"wrote {info.library} ({size / 2**20:.2f} MiB, target {info.target.name} {info.target.triple}) "
           f"and {info.header}")
@@ -128,28 +130,35 @@ def cmd_export(args) -> int:
 def cmd_summary(args) -> int:
     from codegen.cpu.compiler import BufferRole, compile_graph
     from ir.shapes import evaluate_shape
+    from runtime.compile import optimization_level
     model = load_model_arg(args.model)
-    graph = _inference_graph(model)
-    module = compile_graph(graph)
+    with optimization_level(args.opt_level):
+        graph = _inference_graph(model)
+    module = compile_graph(graph, reuse_memory=args.opt_level >= 1)
     if hasattr(model, "summary"):
         model.summary()
     temps = [b for b in module.buffers if b.role is BufferRole.TEMP]
-    arena = sum(_aligned(int(np.prod(evaluate_shape(b.shape, {"N": 1}), dtype=np.int64)) * b.dtype.itemsize)
-                for b in temps)
+    plan = module.plan
+    arena = plan.at({s: 1 for s in module.sym_names}).arena_bytes
     params = sum(int(np.prod(evaluate_shape(b.shape, {}), dtype=np.int64)) * b.dtype.itemsize
                  for b in module.buffers if b.role is BufferRole.PARAM)
     print(f"Graph: {len(graph.nodes)} nodes, {len(graph.inputs)} input(s), {len(graph.outputs)} output(s)")
     print(f"Kernels: {module.kernel_count}")
     print(f"Planned memory at batch 1: {_bytes(arena)} of intermediates ({len(temps)} buffers), "
           f"{_bytes(params)} of parameters")
+    big = {s: 128 for s in module.sym_names}
+    at, bound = plan.at(big).arena_bytes, plan.lower_bound(big)
+    print(f"Planned memory at batch 128: {_bytes(at)} of intermediates, lower bound {_bytes(bound)} "
+          f"(the most bytes live at one step)")
     return 0
 
 
 def cmd_bench(args) -> int:
-    from runtime.executable import Executable
+    from runtime.compile import compile_graph_for_host, optimization_level
     model = load_model_arg(args.model)
-    graph = _inference_graph(model)
-    exe = Executable(graph)
+    with optimization_level(args.opt_level):
+        graph = _inference_graph(model)
+    exe = compile_graph_for_host(graph, opt_level=args.opt_level, run_passes=False)
     rng = np.random.default_rng(0)
     print(f"{'batch':>8} {'median latency':>16} {'throughput':>18}   (repeats)")
     for batch in args.batch or [1, 128]:
@@ -185,10 +194,6 @@ def _random_input(rng, v, batch: int) -> np.ndarray:
     return np.zeros(shape, v.dtype.numpy)               # valid for indices (Embedding) too
 
 
-def _aligned(n: int, align: int = 64) -> int:
-    return (n + align - 1) // align * align
-
-
 def _bytes(n: int) -> str:
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
@@ -218,8 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"target to compile for: {', '.join(sorted(TARGETS))} (default: host)")
     p.add_argument("--train-step", choices=("auto", "yes", "no"), default="auto",
                    help="include the train step (auto: when the model was compiled with a loss)")
-    p.add_argument("-O", dest="opt_level", type=int, default=3, choices=range(4), metavar="LEVEL",
-                   help="LLVM optimization level, 0-3 (default 3)")
+    _add_opt_level(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("export", help="export MODEL to ONNX",
@@ -232,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print MODEL's layers and parameters, the memory its compiled inference "
                                    "plans at batch 1, and its kernel count.")
     p.add_argument("model", metavar="MODEL")
+    _add_opt_level(p)
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("bench", help="latency and throughput of compiled MODEL",
@@ -242,14 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch size; repeat for several (default: 1 and 128)")
     p.add_argument("--seconds", type=float, default=1.0, help="time budget per batch size (default 1)")
     p.add_argument("--min-repeats", type=int, default=5, help="at least this many calls (default 5)")
+    _add_opt_level(p)
     p.set_defaults(func=cmd_bench)
     return parser
+
+
+def _add_opt_level(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-O", dest="opt_level", type=int, default=None, choices=range(4), metavar="LEVEL",
+                   help="optimization level 0-3: the pass pipeline and LLVM's level (default: "
+                        "$HORN_OPT_LEVEL, else 3). -O0 runs shape inference only")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "opt_level"):
+            from runtime.compile import resolve_opt_level
+            args.opt_level = resolve_opt_level(args.opt_level)    # -O, else $HORN_OPT_LEVEL, else 3
         with warnings.catch_warnings():
             # Warnings (e.g. from loading a file) stay visible, as one line each without source.
             warnings.showwarning = _show_warning

@@ -9,11 +9,15 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ir.dtypes import DType
 from ir.shapes import Shape, normalize_shape
+
+if TYPE_CHECKING:   # ir.graph imports this module
+    from ir.graph import Graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,9 @@ class SliceAttrs:
 
     Normalized by the frontend: for a static dim, ``slice.indices`` has been
     applied (a stop of -1 with a negative step is stored as ``None``). An axis
-    of symbolic size can only be taken whole: (0, None, 1).
+    of symbolic size can only be taken whole, (0, None, 1), or whole and reversed,
+    (-1, None, -1): Python's ``[-1::-1]``, the one negative start the IR has (a
+    reversed symbolic time axis, e.g. ``go_backwards`` with ``return_sequences``).
     """
 
     starts: tuple[int, ...]
@@ -180,3 +186,83 @@ class ConstantAttrs:
 
     def __hash__(self) -> int:
         return hash(self._digest)
+
+
+class FusionKind(enum.Enum):
+    """What a FUSED node's body is, which decides how the CPU lowering loops over it.
+
+    ELEMENTWISE: elementwise ops (and broadcast_to of operands) whose results all have
+    one shape, the iteration shape. REDUCTION: one reduction whose operand is computed by
+    an elementwise prologue, optionally followed by an elementwise tail on its result.
+    MATMUL_EPILOGUE / CONV_EPILOGUE: one matmul or conv followed by an elementwise tail
+    over its result (bias, activation, residual).
+    """
+
+    ELEMENTWISE = "elementwise"
+    REDUCTION = "reduction"
+    MATMUL_EPILOGUE = "matmul_epilogue"
+    CONV_EPILOGUE = "conv_epilogue"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class FusedAttrs:
+    """A kernel group: ``body``'s inputs are the node's operands in order, its outputs the node's.
+
+    Compared and hashed by the identity of ``body`` (two groups are equal only when they
+    share the body object), so CSE never merges groups by accident; passes build FUSED
+    nodes after everything that would want value equality has run.
+    """
+
+    body: "Graph"
+    kind: FusionKind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FusedAttrs) and self.body is other.body and self.kind is other.kind
+
+    def __hash__(self) -> int:
+        return hash((id(self.body), self.kind))
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ScanAttrs:
+    """A loop over the time axis of batch-major sequences (``Op.SCAN``).
+
+    Operands: ``num_carry`` initial carries, ``num_sequences`` sequences of shape
+    ``(batch, T, ...)`` (the time axis is always axis 1, Keras' batch-major layout; at
+    least one, they fix ``T``), then ``num_invariants`` loop-invariant values (weights).
+    ``body`` inputs: the carries, one ``(batch, ...)`` slice per sequence (axis 1 removed),
+    the invariants; ``body`` outputs: the new carries, then per-step outputs (rank >= 1,
+    batch first). Results: the final carries, then each per-step output stacked to
+    ``(batch, T, ...)``, where ``[:, t]`` is the output of the step that consumed
+    ``sequences[:, t]``, also when ``reverse`` walks ``t = T-1 ... 0``.
+
+    ``T`` may be symbolic, so one compiled loop serves every length. ``T = 0`` is
+    defined (carries pass through, stacked outputs are empty); Keras' layers require
+    ``T >= 1`` and check that themselves. Compared and hashed by value: two bodies
+    are equal when their printed text is (names included, so equality is
+    conservative), which lets CSE merge a loop traced twice and a parsed graph
+    compare equal to the one printed.
+    """
+
+    body: "Graph"
+    num_carry: int
+    num_sequences: int
+    num_invariants: int = 0
+    reverse: bool = False
+
+    def _key(self) -> tuple:
+        return (self.num_carry, self.num_sequences, self.num_invariants, self.reverse)
+
+    def _body_text(self) -> str:
+        from ir.printer import print_graph   # the printer imports this module
+        return print_graph(self.body, full_constants=True)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ScanAttrs) and self._key() == other._key()
+                and (self.body is other.body or self._body_text() == other._body_text()))
+
+    def __hash__(self) -> int:
+        return hash((self._key(), self._body_text()))

@@ -34,10 +34,14 @@ KNOWN_OP_GAPS: dict[tuple[Op, str], str] = {
                             "ONNX export writes the inference graph",
     (Op.SCATTER_ADD, "onnx"): "the adjoint of gather exists only in gradient (training) graphs; "
                               "ONNX export writes the inference graph",
+    (Op.SCAN, "gpu"): "no GPU backend yet; a scan will launch its body's kernels once per step",
     (Op.RANDOM_UNIFORM, "onnx"): "random draws come from the train step's rng_key input (dropout and "
                                  "noise are identities at inference), and opset 17 has no bitwise "
                                  "xor (BitwiseXor is opset 18) to reproduce Horn's counter-based "
                                  "generator bit for bit",
+    (Op.FUSED, "onnx"): "fusion groups are a CPU codegen device: ONNX export inlines them back "
+                        "(passes.fusion.defuse) and ONNX Runtime fuses the core ops itself",
+    (Op.FUSED, "gpu"): "fusion groups are lowered for the CPU only so far",
 }
 
 

@@ -74,8 +74,12 @@ class Op(enum.Enum):
     SCATTER_ADD = "scatter_add"  # the adjoint of GATHER: (updates, indices) -> sums per index
     # randomness (counter-based: a pure function of key, stream and element index)
     RANDOM_UNIFORM = "random_uniform"
+    # control flow (ops with a region: a nested Graph in their attributes)
+    SCAN = "scan"
     # leaves
     CONSTANT = "constant"
+    # a kernel group formed by passes.fusion: a nested graph run as one kernel
+    FUSED = "fused"
 
     def __str__(self) -> str:
         return self.value

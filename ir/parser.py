@@ -172,7 +172,8 @@ def parse_graph(text: str) -> Graph:
     """Builds the graph that ``text`` (as written by ``print_graph``) describes.
 
     Blank lines and lines starting with ``//`` are skipped, so golden files
-    may carry comments.
+    may carry comments. Region bodies (``body=@name`` attributes) are read from
+    the nested ``graph @name(...) { ... }`` blocks that follow their node's line.
     """
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
              if ln.strip() and not ln.strip().startswith("//")]
@@ -180,16 +181,22 @@ def parse_graph(text: str) -> Graph:
         raise ParseError(1, None, "expected 'graph @name(...) {', found an empty text")
     it = iter(lines)
     lineno, header = next(it)
-    graph, env = _parse_header(_Line(header, lineno))
+    graph = _parse_block(_Line(header, lineno), it, lines[-1][0])
+    rest = [n for n, _ in it]
+    if rest:
+        raise ParseError(rest[0], None, "expected end of text after the closing '}'")
+    return graph
+
+
+def _parse_block(header: _Line, it, last_line: int) -> Graph:
+    """One ``graph @name(...) { ... }`` block, from its header through its closing '}'."""
+    graph, env = _parse_header(header)
     returned = False
     for lineno, raw in it:
         ln = _Line(raw, lineno)
         if returned:
             ln.expect("}", "'}' closing the graph")
             ln.expect_end()
-            rest = [n for n, _ in it]
-            if rest:
-                raise ParseError(rest[0], None, "expected end of text after the closing '}'")
             return graph
         # Node lines start with '%', so the keywords cannot be mistaken for names.
         if ln.accept("param"):
@@ -222,8 +229,8 @@ def parse_graph(text: str) -> Graph:
         elif ln.peek("}"):
             raise ln.error("expected 'return ...' before the closing '}'")
         else:
-            _parse_node(ln, graph, env)
-    raise ParseError(lines[-1][0], None, "expected 'return ...' and '}' closing the graph")
+            _parse_node(ln, graph, env, it, last_line)
+    raise ParseError(last_line, None, f"expected 'return ...' and '}}' closing the graph @{graph.name}")
 
 
 def _parse_header(ln: _Line) -> tuple[Graph, dict[str, Value]]:
@@ -271,8 +278,8 @@ def _operands(ln: _Line, env: dict[str, Value], what: str) -> list[Value]:
         ln.expect(",", f"',' between operands of {what}")
 
 
-def _parse_node(ln: _Line, graph: Graph, env: dict[str, Value]) -> None:
-    """``%a[, %b] = op(%x, ...) {attrs} : type[, type]``."""
+def _parse_node(ln: _Line, graph: Graph, env: dict[str, Value], it, last_line: int) -> None:
+    """``%a[, %b] = op(%x, ...) {attrs} : type[, type]``, then one block per region attribute."""
     ln.skip_ws()
     name_col = ln.pos
     out_names = [ln.name("%")]
@@ -302,6 +309,9 @@ def _parse_node(ln: _Line, graph: Graph, env: dict[str, Value]) -> None:
         raise ln.error(f"expected {len(out_names)} result type(s), one per result name, "
                        f"found {len(declared)}")
 
+    for key, (col, val, _) in raw_attrs.items():
+        if isinstance(val, _GraphRef):
+            raw_attrs[key] = (col, _parse_region(ln, it, val, key, last_line), ln.text[col:])
     attrs = _build_attrs(ln, op, raw_attrs, declared, attrs_text_at)
     # A multi-result node names its values "<node>.<i>"; single results carry the node's name.
     node_name = out_names[0] if len(out_names) == 1 else out_names[0].rsplit(".", 1)[0]
@@ -315,6 +325,31 @@ def _parse_node(ln: _Line, graph: Graph, env: dict[str, Value]) -> None:
                        f"{', '.join(map(str, inferred))}", at=types_at)
     for name, v in zip(out_names, node.outputs):
         _define(ln, env, name, v, name_col)
+
+
+@dataclasses.dataclass(frozen=True)
+class _GraphRef:
+    """``@name`` in an attribute: a region whose body is the next block."""
+
+    name: str
+    col: int
+
+
+def _parse_region(ln: _Line, it, ref: _GraphRef, key: str, last_line: int) -> Graph:
+    """The body block of attribute ``key`` (named ``ref``), read from the following lines."""
+    nxt = next(it, None)
+    if nxt is None:
+        raise ParseError(last_line, None, f"expected the body block 'graph @{ref.name}(...) {{' of "
+                                          f"attribute {key} (line {ln.lineno}), found end of text")
+    header = _Line(nxt[1], nxt[0])
+    if not header.peek("graph"):
+        raise header.error(f"expected the body block 'graph @{ref.name}(...) {{' of attribute {key} "
+                           f"(line {ln.lineno}), found {header.found()}")
+    body = _parse_block(header, it, last_line)
+    if body.name != ref.name:
+        raise ln.error(f"attribute {key} names body @{ref.name}, but the block below is "
+                       f"@{body.name}", at=ref.col)
+    return body
 
 
 # An attribute as read: (position, generic value, its source text for messages).
@@ -336,6 +371,8 @@ def _raw_attrs(ln: _Line) -> dict[str, _RawAttr]:
         at = ln.pos
         if key == "value" and (ln.peek("<") or ln.peek(HEX_PREFIX)):
             value = _constant_blob(ln)
+        elif ln.peek("@"):
+            value = _GraphRef(ln.name("@"), at)
         else:
             value = ln.attr_value()
         out[key] = (at, value, ln.text[at:ln.pos])
@@ -391,8 +428,9 @@ def _build_attrs(ln: _Line, op: Op, raw: dict[str, _RawAttr], declared: list[Ten
 
 @functools.lru_cache(maxsize=None)
 def _type_hints(cls: type) -> dict[str, Any]:
-    # Attribute classes use postponed annotations; resolve them once per class.
-    return typing.get_type_hints(cls)
+    # Attribute classes use postponed annotations; resolve them once per class. ir.attrs
+    # names Graph only for type checkers (ir.graph imports it), so supply it here.
+    return typing.get_type_hints(cls, localns={"Graph": Graph})
 
 
 def _convert(value: Any, hint: Any) -> Any:
@@ -401,6 +439,11 @@ def _convert(value: Any, hint: Any) -> Any:
     Numbers are kept as read (an int stays an int even in a float field), so
     the attributes print back exactly as they were.
     """
+    if hint is Graph or isinstance(value, Graph):
+        if not (hint is Graph and isinstance(value, Graph)):
+            raise ValueError(f"expected {'a body @name' if hint is Graph else 'a value'}, "
+                             f"found {'a body' if isinstance(value, Graph) else repr(value)}")
+        return value
     if isinstance(value, tuple):
         args = typing.get_args(hint) if typing.get_origin(hint) is tuple else ()
         if len(args) == 2 and args[1] is Ellipsis:

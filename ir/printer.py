@@ -24,6 +24,17 @@ bools as one byte 0/1, two lowercase hex digits a byte. dtype and shape are
 those of the node's result type, so the text stays exact and the parser needs
 nothing else. (Inline values are exact too, except that every NaN reads back
 as numpy's canonical NaN.)
+
+Regions: an attribute holding a Graph (a loop or fusion body) prints as
+``body=@name``, and the body follows the node's line as a nested, indented
+``graph @name(...) { ... }`` block (one block per Graph-valued field, in field
+order; bodies may nest)::
+
+      %scan.0, %scan.1 = scan(%h0, %x) {body=@step, num_carry=1, ...} : f32[N,4], f32[N,T,4]
+        graph @step(%h: f32[N,4], %x_t: f32[N,4]) {
+          %add = add(%h, %x_t) : f32[N,4]
+          return %add, %add
+        }
 """
 from __future__ import annotations
 
@@ -57,6 +68,9 @@ def format_name(name: str) -> str:
 
 
 def format_attr(value: object) -> str:
+    if isinstance(value, Graph):
+        # A region: the reference; the body itself prints as a block below the node's line.
+        return "@" + format_name(value.name)
     if isinstance(value, enum.Enum):
         return str(value)
     if isinstance(value, SymDim):
@@ -97,22 +111,44 @@ def format_attrs(node: Node, full_constants: bool = False) -> str:
     return " {" + ", ".join(parts) + "}"
 
 
+def regions(attrs: object) -> list[tuple[str, Graph]]:
+    """``(field name, body)`` for every Graph-valued field of ``attrs``, in field order.
+
+    Generic over attribute classes: any op whose attributes hold a Graph (scan's
+    body, a fused group's body) prints, parses and verifies its bodies the same way.
+    """
+    if not dataclasses.is_dataclass(attrs):
+        return []
+    return [(f.name, getattr(attrs, f.name)) for f in dataclasses.fields(attrs)
+            if isinstance(getattr(attrs, f.name), Graph)]
+
+
 def print_graph(graph: Graph, *, full_constants: bool = False) -> str:
-    """The text form of ``graph``; ``full_constants`` prints large constants as hex so it parses back."""
+    """The text form of ``graph``; ``full_constants`` prints large constants as hex so it parses back.
+
+    A node whose attributes hold graphs (regions) prints ``name=@body`` among its
+    attributes, then each body, in field order, as a nested block indented under it.
+    """
+    return "\n".join(_graph_lines(graph, "", full_constants))
+
+
+def _graph_lines(graph: Graph, indent: str, full_constants: bool) -> list[str]:
     def ref(v) -> str:
         return "%" + format_name(v.name)
 
     args = ", ".join(f"{ref(v)}: {v.type}" for v in graph.inputs)
-    lines = [f"graph @{format_name(graph.name)}({args}) {{"]
+    lines = [f"{indent}graph @{format_name(graph.name)}({args}) {{"]
     for p in graph.params:
-        lines.append(f"  param {ref(p)}: {p.type}")
+        lines.append(f"{indent}  param {ref(p)}: {p.type}")
     for n in graph.nodes:
         outs = ", ".join(ref(v) for v in n.outputs)
         ins = ", ".join(ref(v) for v in n.inputs)
         types = ", ".join(str(v.type) for v in n.outputs)
-        lines.append(f"  {outs} = {n.op}({ins}){format_attrs(n, full_constants)} : {types}")
+        lines.append(f"{indent}  {outs} = {n.op}({ins}){format_attrs(n, full_constants)} : {types}")
+        for _, body in regions(n.attrs):
+            lines.extend(_graph_lines(body, indent + "    ", full_constants))
     for p, v in graph.updates:
-        lines.append(f"  update {ref(p)} <- {ref(v)}")
-    lines.append("  return " + ", ".join(ref(v) for v in graph.outputs))
-    lines.append("}")
-    return "\n".join(lines)
+        lines.append(f"{indent}  update {ref(p)} <- {ref(v)}")
+    lines.append(f"{indent}  return " + ", ".join(ref(v) for v in graph.outputs))
+    lines.append(f"{indent}}}")
+    return lines

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ir.graph import Graph, Value, ValueKind
 from ir.registry import IRTypeError, infer_types
+from ir.printer import regions
 
 
 class VerificationError(ValueError):
@@ -11,6 +12,11 @@ class VerificationError(ValueError):
 
 def verify(graph: Graph) -> Graph:
     """Checks SSA order, types against the op registry, use-lists and outputs.
+
+    Region bodies (Graph-valued attributes) are verified recursively; their
+    errors are reported under the outer node (``node scan (scan): body graph
+    @step failed verification: ...``). A body is closed: its nodes may read only
+    its own inputs, parameters and node outputs, never the outer graph's.
 
     Returns the graph so passes can end with ``return verify(g)``.
     """
@@ -49,6 +55,13 @@ def verify(graph: Graph) -> Graph:
         if expected is not None and expected != actual:
             errors.append(f"node {node.name} ({node.op}): expected output types "
                           f"{', '.join(map(str, expected))}, received {', '.join(map(str, actual))}")
+        for field, body in regions(node.attrs):
+            # A body is its own graph: verified whole, its messages indented under this node.
+            try:
+                verify(body)
+            except VerificationError as exc:
+                inner = str(exc).replace("\n", "\n  ")
+                errors.append(f"node {node.name} ({node.op}): {field} {inner}")
         for i, v in enumerate(node.outputs):
             if v.producer is not node or v.index != i or v.kind is not ValueKind.NODE:
                 errors.append(f"node {node.name}: output {i} %{v.name} does not point back to it")

@@ -39,7 +39,7 @@ import numpy as np
 from ir.attrs import BroadcastAttrs
 from ir.graph import Graph, Node, Value, ValueKind
 from ir.opcodes import Op
-from passes.vjp import elementwise, movement, reduction, window
+from passes.vjp import elementwise, fused, loop, movement, reduction, window
 from passes.vjp.emit import VjpRule, no_gradient
 
 __all__ = ["VJP_RULES", "VjpRule", "gradients", "no_gradient"]
@@ -49,6 +49,8 @@ VJP_RULES: dict[Op, VjpRule] = {
     **reduction.RULES,
     **movement.RULES,
     **window.RULES,
+    **loop.RULES,
+    **fused.RULES,
 }
 
 
@@ -68,8 +70,10 @@ def gradients(graph: Graph, y: Value, xs: Sequence[Value]) -> list[Value]:
     again, so the graph only grows by what the results use.
     """
     _check_request(graph, y, xs)
-    start = len(graph)
     forward = graph.nodes
+    # By identity, not position: a rule may insert nodes among the forward ones (scan's
+    # rule puts a carry-saving forward scan in place of the original).
+    start = {id(n) for n in forward}
 
     # The part of the graph between xs and y: values that depend on some x ...
     depends = {id(x) for x in xs}
@@ -136,9 +140,9 @@ def _check_request(graph: Graph, y: Value, xs: Sequence[Value]) -> None:
                                 f"(only floating values have gradients)")
 
 
-def _remove_unneeded(graph: Graph, start: int, results: Sequence[Value]) -> None:
-    """Drops the nodes appended since ``start`` that no result reads, directly or not."""
-    new = graph.nodes[start:]
+def _remove_unneeded(graph: Graph, start: set[int], results: Sequence[Value]) -> None:
+    """Drops the nodes added since the forward nodes ``start`` that no result reads."""
+    new = [n for n in graph.nodes if id(n) not in start]
     new_ids = {id(n) for n in new}
     keep: set[int] = set()
     stack = [r.producer for r in results if r.kind is ValueKind.NODE and id(r.producer) in new_ids]
@@ -150,5 +154,6 @@ def _remove_unneeded(graph: Graph, start: int, results: Sequence[Value]) -> None
         stack.extend(v.producer for v in n.inputs
                      if v.kind is ValueKind.NODE and id(v.producer) in new_ids)
     for n in reversed(new):
-        if id(n) not in keep:
+        # A new node forward values now read (scan's carry-saving forward) stays.
+        if id(n) not in keep and not any(graph.is_live(o) for o in n.outputs):
             graph.remove_node(n)

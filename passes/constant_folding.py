@@ -8,6 +8,7 @@ from ir.opcodes import Op
 from ir.registry import evaluate
 from ir.shapes import is_static
 from passes.pass_manager import PassResult
+from passes.regions import run_in_regions
 
 
 def constant_folding(graph: Graph, *, max_elements: int = 1 << 20) -> PassResult:
@@ -24,7 +25,9 @@ def constant_folding(graph: Graph, *, max_elements: int = 1 << 20) -> PassResult
     """
     if max_elements < 0:
         raise ValueError(f"max_elements must be non-negative. Received: max_elements={max_elements}")
-    changed = False
+    # Bodies fold as graphs of their own; a body input is never a constant, so nothing
+    # that varies per step or per call folds.
+    changed = run_in_regions(graph, lambda body: constant_folding(body, max_elements=max_elements))
     for node in graph.nodes:
         if _foldable(node, max_elements):
             _fold(graph, node)

@@ -11,10 +11,11 @@ continue with the returned graph and treat the one it passed in as consumed;
 
 Environment variables (read when a PassManager is constructed):
 
-``HORN_DUMP_IR=<dir>``
-    Write the printed IR to ``<dir>/00_input.ir`` and, after the pass at
-    pipeline position ``NN`` (from 01), to ``<dir>/NN_<pass>.ir``. An explicit
-    ``dump_dir`` argument wins over the variable.
+``HORN_DUMP_IR_DIR=<dir>`` (or ``HORN_DUMP_IR=<dir>``)
+    Write the printed IR to ``<dir>/00_input.hir`` and, after the pass at
+    pipeline position ``NN`` (from 01), to ``<dir>/NN_<pass>.hir``. An explicit
+    ``dump_dir`` argument wins over the variables. (``runtime.compile`` gives
+    each compiled graph its own sub-folder, named after the graph.)
 ``HORN_DISABLE_PASSES=constant_folding,dce``
     Skip the named passes, for bisecting a miscompile down to one pass.
     Skipped passes appear in the report as skipped and write no dump.
@@ -30,11 +31,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ir.gc_pause import gc_paused
 from ir.graph import Graph
 from ir.printer import print_graph
 from ir.verifier import VerificationError, verify as verify_graph
 
-DUMP_ENV = "HORN_DUMP_IR"
+DUMP_ENV = "HORN_DUMP_IR_DIR"
+DUMP_ENV_ALIASES = ("HORN_DUMP_IR",)     # the first name this variable had
+DUMP_SUFFIX = ".hir"
 DISABLE_ENV = "HORN_DISABLE_PASSES"
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -101,7 +105,8 @@ class PassManager:
         self.pipeline = list(pipeline)
         self.verify = verify
         if dump_dir is None:
-            dump_dir = os.environ.get(DUMP_ENV) or None
+            dump_dir = next((os.environ[n] for n in (DUMP_ENV, *DUMP_ENV_ALIASES) if os.environ.get(n)),
+                            None)
         self.dump_dir = None if dump_dir is None else Path(dump_dir)
         self.timing = timing
         self.disabled = frozenset(
@@ -114,6 +119,10 @@ class PassManager:
         Raises VerificationError naming the pass after which the graph broke,
         or saying the input graph was broken before any pass ran.
         """
+        with gc_paused():      # ir/gc_pause.py: passes allocate much and free little until the end
+            return self._run(graph)
+
+    def _run(self, graph: Graph) -> Graph:
         self.report = []
         self._dump(graph, "00_input")
         self._check(graph, "in the input graph, before any pass")
@@ -162,8 +171,8 @@ class PassManager:
         if self.dump_dir is None:
             return
         self.dump_dir.mkdir(parents=True, exist_ok=True)
-        path = self.dump_dir / f"{stem}.ir"
+        path = self.dump_dir / f"{stem}{DUMP_SUFFIX}"
         # Write then rename, so a crash never leaves a half-written dump behind.
-        tmp = path.with_suffix(".ir.tmp")
+        tmp = path.with_suffix(f"{DUMP_SUFFIX}.tmp")
         tmp.write_text(print_graph(graph) + "\n")
         os.replace(tmp, path)

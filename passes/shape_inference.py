@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from ir.attrs import ScanAttrs
 from ir.graph import Graph, Value
+from ir.opcodes import Op
 from ir.registry import IRTypeError
 from ir.shapes import SymDim, TensorType
 from passes.pass_manager import PassResult
@@ -71,6 +73,8 @@ def _rebuild(graph: Graph, input_types: Mapping[str, TensorType],
         vmap[p] = g.add_param(p.type, p.name, p.binding)
     for n in graph.nodes:
         attrs = _bind_attrs(n.attrs, bindings)
+        if n.op is Op.SCAN:
+            attrs = _retype_scan_body(attrs, [vmap[i].type for i in n.inputs], bindings)
         try:
             new = g.add_node(n.op, [vmap[i] for i in n.inputs], attrs, n.name)
         except IRTypeError as exc:
@@ -84,6 +88,24 @@ def _rebuild(graph: Graph, input_types: Mapping[str, TensorType],
         g.add_update(vmap[param], vmap[value])
     # Keep the caller's graph (and its object identities) when there was nothing to do.
     return PassResult(g, True) if changed else PassResult(graph, False)
+
+
+def _retype_scan_body(attrs: ScanAttrs, operand_types: list[TensorType],
+                      bindings: Mapping[str, int]) -> ScanAttrs:
+    """The scan's attributes with a body whose inputs take the (new) operand types.
+
+    A body is its own graph, typed from its inputs: when the operands' types change
+    (a batch specialized, a traced length made symbolic), the body is re-derived the
+    same way the outer graph is.
+    """
+    from ir.ops.loop import body_input_types
+
+    body = attrs.body
+    want = body_input_types(operand_types, attrs)
+    if [v.type for v in body.inputs] == want and not bindings:
+        return attrs
+    result = _rebuild(body, {v.name: t for v, t in zip(body.inputs, want)}, bindings)
+    return dataclasses.replace(attrs, body=result.graph) if result.changed else attrs
 
 
 def _bind_dims(dims: tuple, bindings: Mapping[str, int]) -> tuple:
@@ -106,7 +128,13 @@ def _bind_attrs(attrs: Any, bindings: Mapping[str, int]) -> Any:
     updates = {}
     for f in dataclasses.fields(attrs):
         value = getattr(attrs, f.name)
-        if isinstance(value, tuple) and any(isinstance(d, SymDim) and d.name in bindings
+        if isinstance(value, Graph):
+            # A region body sees the same symbols: bind them in it as in the outer graph.
+            body = _rebuild(value, {v.name: _bind_type(v.type, bindings) for v in value.inputs},
+                            bindings)
+            if body.changed:
+                updates[f.name] = body.graph
+        elif isinstance(value, tuple) and any(isinstance(d, SymDim) and d.name in bindings
                                             for d in value):
             updates[f.name] = _bind_dims(value, bindings)
     return dataclasses.replace(attrs, **updates) if updates else attrs

@@ -178,3 +178,16 @@ def test_compile_an_onnx_file(workdir):
     bad = horn("summary", "corrupt.onnx", cwd=workdir)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith("horn summary: error: cannot load corrupt.onnx as an ONNX model")
+
+
+def test_opt_levels_on_bench_and_summary(workdir):
+    proc = horn("bench", "model.keras", "-O0", "--batch", "2", "--seconds", "0.02", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    low = horn("summary", "factory_mod.py:small_convnet", "-O0", cwd=workdir)
+    high = horn("summary", "factory_mod.py:small_convnet", cwd=workdir)
+    assert low.returncode == 0 and high.returncode == 0, low.stderr + high.stderr
+    planned = [int(re.search(r"batch 128: .*?\((\d+) bytes\) of intermediates, lower bound .*?\((\d+) bytes\)",
+                             p.stdout).group(1)) for p in (low, high)]
+    assert planned[1] < planned[0]          # -O0 gives every intermediate its own memory
+    bad = horn("bench", "model.keras", "-O5", cwd=workdir)
+    assert bad.returncode == 2 and "invalid choice: 5" in bad.stderr

@@ -57,6 +57,18 @@ class LoweringError(NotImplementedError):
 
 
 Emitter = Callable[["KernelContext"], None]
+
+Epilogue = Callable[[ll.IRBuilder, ll.Value, ll.Value, ll.Value], ll.Value]
+"""What a fused GEMM or convolution does to its results before storing them.
+
+``epilogue(b, row, col, acc) -> acc'``: ``acc`` holds the finished results for output
+elements ``[row, col : col + w]`` of the output viewed as a matrix (every axis but the
+last flattened into ``row``, the last axis is ``col``; both are i64). ``acc`` is either a
+scalar (w = 1) or an LLVM vector of w lanes of the output's element type. The epilogue
+returns a value of the same type, which the kernel stores in place of ``acc``. It may
+load other tensors (a bias at ``col``, a residual at ``row * ncols + col``) but must not
+store to the output: the kernel does that, once, so every element is written once.
+"""
 CPU_LOWERINGS: dict[Op, Emitter] = {}
 
 

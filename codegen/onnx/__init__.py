@@ -6,7 +6,7 @@ Importing the package registers every emitter family.
 """
 from codegen.onnx.emitter import (DEFAULT_OPSET, ONNX_MAPPINGS, SUPPORTED_OPSETS, OnnxBuilder,
                                   OnnxExportError, onnx_mapping)
-from codegen.onnx import elementwise, linalg, movement, reduction, window  # noqa: F401  (register)
+from codegen.onnx import elementwise, linalg, loop, movement, reduction, window  # noqa: F401  (register)
 from codegen.onnx.export import export_model, export_onnx, graph_to_onnx, trace_inference_graph, validate
 
 __all__ = ["DEFAULT_OPSET", "ONNX_MAPPINGS", "SUPPORTED_OPSETS", "OnnxBuilder", "OnnxExportError",

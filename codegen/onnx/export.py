@@ -84,9 +84,29 @@ def _prune(nodes: list[onnx.NodeProto], initializers: dict[str, onnx.TensorProto
     for node in reversed(nodes):
         if any(o in needed for o in node.output):
             kept.append(node)
-            needed.update(i for i in node.input if i)
+            needed.update(i for i in _node_inputs(node) if i)
     kept.reverse()
     return kept, [t for name, t in initializers.items() if name in needed]
+
+
+def _subgraph_nodes(node: onnx.NodeProto):
+    """Every node of the graphs in ``node``'s attributes (a Scan's body), recursively."""
+    for attr in node.attribute:
+        for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            for n in g.node:
+                yield n
+                yield from _subgraph_nodes(n)
+
+
+def _node_inputs(node: onnx.NodeProto) -> list[str]:
+    """``node``'s inputs and the outer names its subgraphs read (loop invariants, constants)."""
+    names = list(node.input)
+    for attr in node.attribute:
+        for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            local = {i.name for i in g.input} | {t.name for t in g.initializer}
+            local |= {o for n in g.node for o in n.output}
+            names += [i for n in g.node for i in _node_inputs(n) if i not in local]
+    return names
 
 
 def _take_preferred_names(preferred: dict[str, str], nodes: list[onnx.NodeProto],
@@ -106,7 +126,7 @@ def _take_preferred_names(preferred: dict[str, str], nodes: list[onnx.NodeProto]
             used.add(wanted)
     for t in initializers:
         t.name = renames.get(t.name, t.name)
-    for n in nodes:
+    for n in [*nodes, *(s for n in nodes for s in _subgraph_nodes(n))]:
         n.input[:] = [renames.get(i, i) for i in n.input]
 
 
@@ -221,9 +241,9 @@ def _spec_of(spec, i: int) -> tuple[tuple, str]:
     if shape is None or len(shape) < 1:
         raise ValueError(f"input_signature[{i}]: expected a shape with a batch dimension first; "
                          f"received shape={shape!r}")
-    if not all(isinstance(d, (int, np.integer)) for d in tuple(shape)[1:]):
-        raise ValueError(f"input_signature[{i}]: Horn compiles every dimension but the batch as static; "
-                         f"received shape={tuple(shape)}")
+    if not all(d is None or isinstance(d, (int, np.integer)) for d in tuple(shape)[1:]):
+        raise ValueError(f"input_signature[{i}]: expected sizes or None (a symbolic length) after the "
+                         f"batch; received shape={tuple(shape)}")
     return tuple(shape), DType.from_any(dtype).numpy.name if dtype is not None else "float32"
 
 
@@ -258,11 +278,17 @@ def _layer_names(tensors) -> list[str] | None:
 
 def trace_inference_graph(model, specs: Sequence[tuple[tuple, str]]) -> Graph:
     """The graph ``predict`` compiles for inputs of these (shape, dtype), batch symbolic."""
-    examples = [np.zeros((1,) + tuple(int(d) for d in shape[1:]), dtype) for shape, dtype in specs]
+    from frontend.models.model import InputSignature
+    # A None after the batch is a symbolic length (Input((None, 16))): it stays symbolic.
+    examples = [np.zeros((1,) + tuple(1 if d is None else int(d) for d in shape[1:]), dtype)
+                for shape, dtype in specs]
     structure, arrays = model._standardize_inputs(examples if len(examples) > 1 else examples[0])
     model._check_inputs(structure)
-    graph, _ = model._trace_graph(structure, model._signature(arrays), False)
-    return graph
+    signature = InputSignature(tuple((a.dtype.name, (None,) + tuple(shape[1:]))
+                                     for a, (shape, _) in zip(arrays, specs)))
+    graph, _ = model._trace_graph(structure, signature, False)
+    from passes.fusion import defuse   # CPU kernel groups go back to core ops for ONNX
+    return defuse(graph)
 
 
 def export_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, input_signature=None,

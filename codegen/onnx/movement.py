@@ -27,16 +27,18 @@ _BEFORE_START = np.iinfo(np.int64).min
 def _reshape(b: OnnxBuilder, node: Node) -> None:
     a: ReshapeAttrs = node.attrs
     syms = [d for d in a.shape if isinstance(d, SymDim)]
+    if 0 in a.shape and syms:
+        raise OnnxExportError(f"reshape at {node.name}: an empty target with a symbolic dim has no "
+                              f"ONNX Reshape form")
     if len(syms) > 1:
-        raise OnnxExportError(f"reshape at {node.name}: a target shape with {len(syms)} symbolic dims "
-                              f"has no single -1 form")
+        # Several symbolic dims (batch and sequence length) have no single -1 form: the
+        # target is assembled at run time from the inputs' sizes.
+        b.add("Reshape", [b.input(node, 0), b.shape_tensor(a.shape)], b.output(node))
+        return
     target = [-1 if isinstance(d, SymDim) else d for d in a.shape]
     # ONNX reads a 0 in the target as "copy the input's dim" unless allowzero=1, which in
     # turn forbids -1; a static empty target (no symbolic dim) takes allowzero=1.
     allowzero = int(0 in target and not syms)
-    if 0 in target and syms:
-        raise OnnxExportError(f"reshape at {node.name}: an empty target with a symbolic dim has no "
-                              f"ONNX Reshape form")
     b.add("Reshape", [b.input(node, 0), b.ints(target, "shape")], b.output(node), allowzero=allowzero)
 
 
@@ -66,7 +68,8 @@ def _slice(b: OnnxBuilder, node: Node) -> None:
     axes, starts, ends, steps = [], [], [], []
     for axis, (start, stop, step) in enumerate(zip(a.starts, a.stops, a.steps)):
         if (start, stop, step) == (0, None, 1):
-            continue     # whole axis (the only slice a symbolic axis takes)
+            continue     # whole axis (a symbolic axis takes this or (-1, None, -1): ONNX reads
+                         # start -1 from the end, as the IR does)
         axes.append(axis)
         starts.append(start)
         steps.append(step)

@@ -19,6 +19,7 @@ import numpy as np
 
 from frontend.layer import Layer, flatten, map_structure
 from frontend.tracing import Tracer, tracing
+from ir.shapes import SymDim
 
 
 @dataclass
@@ -30,9 +31,12 @@ class _Step:
     output_names: list[str] = field(default_factory=list)
 
 
-def _signature(*structures) -> tuple:
-    return tuple((a.dtype.name, a.shape[1:]) if a is not None else None
-                 for s in structures for a in flatten(s))
+def _target_shape(target, pred) -> tuple:
+    """A target input's shape: the batch, the prediction's symbolic dims, the target's sizes."""
+    dims = getattr(getattr(pred, "value", None), "shape", None)
+    if dims is None or len(dims) != target.ndim:
+        return (None,) + tuple(target.shape[1:])
+    return (None,) + tuple(d if isinstance(d, SymDim) else s for d, s in zip(dims[1:], target.shape[1:]))
 
 
 def _check_loss(identifier):
@@ -169,13 +173,14 @@ class Trainer:
         return out
 
     # -- step construction ----------------------------------------------------
-    def _trace_step(self, x, y, training: bool) -> _Step:
-        from runtime.executable import Executable
+    def _trace_step(self, x, y, training: bool, sw_shape: tuple = ()) -> _Step:
+        from runtime.compile import compile_graph_for_host
 
-        graph = self._trace_step_graph(x, y, training)
-        return _Step(Executable(graph), [v.name for v in graph.inputs])
+        graph = self._trace_step_graph(x, y, training, sw_shape=sw_shape)
+        return _Step(compile_graph_for_host(graph, training=training, run_passes=False),
+                     [v.name for v in graph.inputs])
 
-    def _trace_step_graph(self, x, y, training: bool, *, update_metrics: bool = True):
+    def _trace_step_graph(self, x, y, training: bool, *, update_metrics: bool = True, sw_shape: tuple = ()):
         """The optimized graph of one train (or test) step on arrays shaped like ``x`` and ``y``.
 
         Inputs: the model inputs, ``<output>_target`` per output, ``sample_weight``,
@@ -183,17 +188,18 @@ class Trainer:
         Outputs: the total loss, then per-output losses when there are several.
         ``update_metrics=False`` leaves the metric updates out (``codegen.library``
         compiles the step for C callers, who have no metric objects to read).
+        ``sw_shape``: the sample weights' dims after the batch; () is one weight per
+        sample, (T,) one per timestep of a sequence output (its length symbolic where
+        the prediction's is).
         """
-        from passes import PassManager, default_pipeline
+        from runtime.compile import optimize_graph
 
         tracer = Tracer(f"{self.name}_{'train' if training else 'test'}_step")
         in_names = iter(self._input_names(len(flatten(x))))
-        xs = map_structure(lambda a: tracer.input((None,) + a.shape[1:], a.dtype.name, next(in_names)), x)
+        x_shapes = iter(self._run_shapes(x, "inputs"))
+        xs = map_structure(lambda a: tracer.input(next(x_shapes), a.dtype.name, next(in_names)), x)
         out_names = self._output_names()
-        names_iter = iter(out_names)
-        ys = map_structure(lambda a: tracer.input((None,) + a.shape[1:], a.dtype.name,
-                                                  f"{next(names_iter)}_target"), y)
-        sw = tracer.input((None,), "float32", "sample_weight")
+        sw = None if sw_shape else tracer.input((None,), "float32", "sample_weight")
         lr = tracer.input((), "float32", "learning_rate") if training else None
         trainable = self.trainable_weights
         if training and not getattr(self.optimizer, "built", False):
@@ -201,6 +207,14 @@ class Trainer:
         with tracing(tracer):
             y_pred = Layer.__call__(self, xs, training=training)
             flat_pred = flatten(y_pred)
+            # Targets after the call: a target dim whose prediction has a symbolic length
+            # (a return_sequences model on Input((None, ...))) takes the same symbol.
+            names_iter, preds_iter = iter(out_names), iter(flat_pred)
+            ys = map_structure(lambda a: tracer.input(_target_shape(a, next(preds_iter)), a.dtype.name,
+                                                      f"{next(names_iter)}_target"), y)
+            if sw_shape:       # per-timestep weights: their length follows the prediction's
+                sw_like = np.empty((1,) + tuple(sw_shape), np.float32)
+                sw = tracer.input(_target_shape(sw_like, flat_pred[0]), "float32", "sample_weight_steps")
             if self._metrics_built is None:
                 self._build_metrics(y, [tuple(p.shape) for p in flat_pred])
             total, per_output = self._objective(flatten(ys), flat_pred, sw, tracer)
@@ -213,7 +227,21 @@ class Trainer:
                 for metric, _, weighted in per:
                     metric.update_state(t, p, sample_weight=sw if weighted else None)
         tracer.graph.set_outputs([total.value] + [l.value for l in per_output])
-        return PassManager(default_pipeline()).run(tracer.graph)
+        return optimize_graph(tracer.graph, training=training)
+
+    def _run_shapes(self, structure, which: str) -> list[tuple]:
+        """Traced shapes of the flat arrays: batch and declared-None dims symbolic."""
+        from frontend.models.model import run_shape
+        arrays = flatten(structure)
+        declared = self._declared_shapes(which, len(arrays)) if hasattr(self, "_declared_shapes") else None
+        return [run_shape(a, declared[i] if declared else None) for i, a in enumerate(arrays)]
+
+    def _step_signature(self, x, y) -> tuple:
+        """What a train/test step is specialized on: one step serves every batch size and every
+        length of the dims the model declares None."""
+        return tuple((a.dtype.name, shape[1:])
+                     for s, which in ((x, "inputs"), (y, "outputs")) if s is not None
+                     for a, shape in zip(flatten(s), self._run_shapes(s, which)))
 
     def _objective(self, targets, preds, sw, tracer):
         from frontend import ops
@@ -243,7 +271,8 @@ class Trainer:
             arrays[name] = a
         for name, a in zip(self._output_names(), flatten(y)):
             arrays[f"{name}_target"] = a
-        arrays["sample_weight"] = np.ones(n, np.float32) if sw is None else np.asarray(sw, np.float32)
+        sw = np.ones(n, np.float32) if sw is None else np.asarray(sw, np.float32)
+        arrays["sample_weight" if sw.ndim == 1 else "sample_weight_steps"] = sw
         if lr is not None:
             arrays["learning_rate"] = np.asarray(lr, np.float32)
         if "rng_key" in step.input_names:
@@ -285,10 +314,13 @@ class Trainer:
     def _run_batch(self, x, y, sw, training: bool) -> float:
         x, y = self._prepare(x, y)
         cache = self._train_steps if training else self._test_steps
-        key = (_signature(x, y), tuple(id(v) for v in self.trainable_weights))
+        from runtime.compile import configured_level
+        sw_shape = () if sw is None else tuple(np.shape(sw)[1:])    # (T,): per-timestep weights
+        key = (self._step_signature(x, y), tuple(id(v) for v in self.trainable_weights),
+               configured_level(), sw_shape)       # set_optimization_level compiles anew
         step = cache.get(key)
         if step is None:
-            step = cache[key] = self._trace_step(x, y, training)
+            step = cache[key] = self._trace_step(x, y, training, sw_shape)
         self._check_labels(y)
         outputs = self._feed(step, x, y, sw, self.optimizer.learning_rate if training else None)
         loss = float(outputs[0])

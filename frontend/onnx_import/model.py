@@ -142,13 +142,13 @@ class OnnxModel(Model):
     def trace(self, training: bool = False, optimize: bool = True) -> Graph:
         """The model as one IR graph on its declared input types (the batch symbolic where the
         file's is dynamic), after Horn's pass pipeline unless ``optimize`` is False."""
-        from passes import PassManager, default_pipeline
+        from runtime.compile import optimize_graph
         tracer = Tracer(self.name)
         proxies = [tracer.input(s.keras_shape, s.dtype, s.name) for s in self._onnx.inputs]
         with tracing(tracer):
             out = Layer.__call__(self, proxies[0] if len(proxies) == 1 else proxies, training=training)
         tracer.graph.set_outputs([t.value for t in flatten(out)])
-        return PassManager(default_pipeline()).run(tracer.graph) if optimize else tracer.graph
+        return optimize_graph(tracer.graph, training=training) if optimize else tracer.graph
 
     def save(self, filepath, overwrite: bool = True, zipped: bool | None = None, **kwargs) -> None:
         """Refused: a ``.keras`` file describes Keras layers, and an imported graph has none."""

@@ -20,3 +20,7 @@ if find_spec("frontend.ops.conv") is not None:
     # Read the module's __all__ before the star import rebinds `conv` to the conv op.
     __all__ += [n for n in getattr(conv, "__all__", []) if n not in __all__]
     from frontend.ops.conv import *  # noqa: F401,F403
+
+# The loop op (recurrent layers' one door): horn.ops.scan.
+from frontend.ops.loop import scan  # noqa: E402,F401
+__all__ += ["scan"]

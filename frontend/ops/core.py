@@ -61,7 +61,11 @@ def find_tracer(xs: Sequence[Tensor]):
     tracer = None
     for x in xs:
         if isinstance(x, TracedTensor):
-            if tracer is not None and x.tracer is not tracer:
+            # A scan body's tracer nests in the enclosing one: the innermost wins, and
+            # convert() captures the outer operands as body inputs.
+            if tracer is not None and x.tracer is not tracer and not tracer.is_ancestor_of(x.tracer):
+                if x.tracer.is_ancestor_of(tracer):
+                    continue
                 raise ValueError("Operands come from two different traced graphs.")
             tracer = x.tracer
     if tracer is None and any(isinstance(x, Variable) for x in xs):
@@ -72,6 +76,8 @@ def find_tracer(xs: Sequence[Tensor]):
 def convert(x: Tensor, tracer, dtype: DType | None = None) -> Tensor:
     """Operand ``x`` as a TracedTensor (tracing) or ndarray (eager), cast to ``dtype`` if given."""
     if isinstance(x, TracedTensor):
+        if tracer is not None and x.tracer is not tracer:
+            x = tracer.capture(x)        # a value of an enclosing trace read in a scan body
         return cast(x, dtype) if dtype is not None and x.value.dtype != dtype else x
     if isinstance(x, Variable):
         x = tracer.param(x) if tracer is not None else x.numpy()

@@ -228,13 +228,20 @@ def slice_axes(x: Tensor, spec: dict[int, tuple[int, int | None, int]]) -> Tenso
     return apply(Op.SLICE, [x], SliceAttrs(tuple(starts), tuple(stops), tuple(steps)))
 
 
+def _sym_what(dim: SymDim) -> str:
+    """What a symbolic dim is, in the user's words."""
+    return "the batch" if dim == BATCH else "a length given as None"
+
+
 def normalize_slice(s: slice, dim, what: str = "slicing") -> tuple[int, int | None, int]:
     """Python slice -> SliceAttrs' normalized (start, stop, step) for an axis of size ``dim``."""
     if isinstance(dim, SymDim):
         if (s.start in (None, 0)) and s.stop is None and s.step in (None, 1):
             return (0, None, 1)
-        raise ValueError(f"{what}: the symbolic batch axis can only be taken whole (`:`); "
-                         f"received {s}")
+        if s.start in (None, -1) and s.stop is None and s.step == -1:
+            return (-1, None, -1)
+        raise ValueError(f"{what}: an axis of symbolic size {dim} ({_sym_what(dim)}) can only be taken "
+                         f"whole (`:`) or whole and reversed (`::-1`); received {s}")
     start, stop, step = s.indices(dim)
     if step < 0 and stop < 0:
         stop = None
@@ -322,8 +329,9 @@ def slice(inputs: Tensor, start_indices, shape) -> Tensor:  # noqa: A001 - keras
     for i, (st, sz, d) in enumerate(zip(start_indices, shape, in_shape)):
         if isinstance(d, SymDim):
             if int(st) != 0 or sz not in (None, -1):
-                raise ValueError("slice: the symbolic batch axis can only be taken whole "
-                                 "(start 0, size -1 or None)")
+                raise ValueError(f"slice: axis {i} has symbolic size {d} ({_sym_what(d)}), so it can only "
+                                 f"be taken whole (start 0, size -1 or None); received start {st}, "
+                                 f"size {sz}")
             continue
         st = int(st)
         stop = d if sz in (None, -1) else st + int(sz)

@@ -137,6 +137,7 @@ def _fmt(shape: Sequence) -> str:
 def static_dim(d, what: str) -> int:
     """``d`` when static; a clear error when an op needs a size that is only known at run time."""
     if isinstance(d, SymDim):
-        raise ValueError(f"{what} needs a static size, but that dimension is the symbolic batch "
+        which = "the symbolic batch" if d == BATCH else "a symbolic length (declared None)"
+        raise ValueError(f"{what} needs a static size, but that dimension is {which} "
                          f"({d}); it is known only at run time.")
     return int(d)

@@ -66,8 +66,9 @@ register(Op.BROADCAST_TO, BroadcastAttrs, 1, _broadcast_infer, _broadcast_refere
 def slice_length(dim, start: int, stop: int | None, step: int):
     """Length of ``range(start, stop, step)`` on an axis of size ``dim`` (stop None: to the end)."""
     if isinstance(dim, SymDim):
-        if (start, stop, step) != (0, None, 1):
-            raise ValueError(f"an axis of symbolic size {dim} can only be sliced whole")
+        if (start, stop, step) not in ((0, None, 1), (-1, None, -1)):
+            raise ValueError(f"an axis of symbolic size {dim} can only be taken whole (0, None, 1) or "
+                             f"whole and reversed (-1, None, -1); received ({start}, {stop}, {step})")
         return dim
     if step == 0:
         raise ValueError("slice step must not be zero")

@@ -48,7 +48,9 @@ def _slice(graph: Graph, node: Node, cts: tuple[Value | None, ...]) -> list[Valu
     reverse = [whole(d) for d in ct.shape]
     starts = list(a.starts)
     for i, (start, step) in enumerate(zip(a.starts, a.steps)):
-        if step < 0:
+        if step < 0 and isinstance(ct.shape[i], SymDim):
+            reverse[i] = (-1, None, -1)   # a symbolic axis reversed whole: reversed back whole
+        elif step < 0:
             reverse[i] = (ct.shape[i] - 1, None, -1)
             starts[i] = start - (ct.shape[i] - 1) * -step
     g = e.slice(ct, reverse)
@@ -57,7 +59,7 @@ def _slice(graph: Graph, node: Node, cts: tuple[Value | None, ...]) -> list[Valu
     pads = []
     for i, (d, start) in enumerate(zip(x.shape, starts)):
         if isinstance(d, SymDim):
-            pads.append((0, 0))       # a symbolic axis is only ever sliced whole
+            pads.append((0, 0))       # a symbolic axis is only ever taken whole (maybe reversed)
         else:
             pads.append((start, d - start - g.shape[i]))
     return [e.pad(g, pads)]

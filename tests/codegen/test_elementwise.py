@@ -298,3 +298,164 @@ def test_cast_f64_to_f16_rounds_once() -> None:
                          -np.nextafter(mid, np.inf), mid + 2.0**-30])
     (got,) = Executable(g)(xs)
     np.testing.assert_array_equal(got, xs.astype(np.float16))
+
+
+# --------------------------------------------------------------------------------------------
+# emit_scalar on LLVM vectors (what fused GEMM / convolution epilogues use)
+
+LANES = 8
+
+
+def _vector_and_scalar(op: Op, attrs, in_dtypes: Sequence[DType], out_dtype: DType,
+                       arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """emit_scalar on <LANES x T> vectors and, lane by lane, on scalars: both results."""
+    import ctypes
+
+    import llvmlite.ir as ll
+
+    from codegen.cpu.kernel import PTR, lltype
+    from codegen.cpu.lowerings.elementwise import emit_scalar
+    from runtime.jit import JitLibrary
+
+    module = ll.Module("vec_vs_scalar")
+    n_in = len(in_dtypes)
+    fn = ll.Function(module, ll.FunctionType(ll.VoidType(), [PTR] * (n_in + 2)), "f")
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    ins, out_v, out_s = fn.args[:n_in], fn.args[n_in], fn.args[n_in + 1]
+    vecs = [b.load(p, typ=ll.VectorType(lltype(d), LANES), align=1) for p, d in zip(ins, in_dtypes)]
+    b.store(emit_scalar(b, op, attrs, in_dtypes, out_dtype, vecs), out_v, align=1)
+    ot = lltype(out_dtype)
+    for k in range(LANES):
+        at = ll.Constant(ll.IntType(64), k)
+        vals = [b.load(b.gep(p, [at], source_etype=lltype(d)), typ=lltype(d)) for p, d in zip(ins, in_dtypes)]
+        b.store(emit_scalar(b, op, attrs, in_dtypes, out_dtype, vals), b.gep(out_s, [at], source_etype=ot))
+    b.ret_void()
+    lib = JitLibrary(str(module))
+    got_v = np.zeros(LANES, out_dtype.numpy)
+    got_s = np.zeros(LANES, out_dtype.numpy)
+    args = [np.ascontiguousarray(a) for a in arrays]
+    ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * (n_in + 2))(lib.address("f"))(
+        *[a.ctypes.data for a in args], got_v.ctypes.data, got_s.ctypes.data)
+    return got_v, got_s
+
+
+def _lanes_of(dtype: DType, rng: np.random.Generator, op: Op) -> np.ndarray:
+    if dtype is BOOL:
+        return rng.random(LANES) < 0.5
+    if dtype.is_integer:
+        if op is Op.POW:
+            return rng.integers(-2, 9, LANES).astype(dtype.numpy)
+        return full_range_ints((LANES,), dtype, rng)
+    x = rng.uniform(-4, 4, LANES)
+    x[:3] = rng.choice(FLOAT_SPECIALS, 3)
+    return x.astype(dtype.numpy)
+
+
+def _vector_cases():
+    from codegen.cpu.lowerings.elementwise import _BOOL, _FLOAT, _INT
+    for op in sorted(_FLOAT, key=str):
+        for dt in (F32, F64, F16):
+            yield op, dt
+    for op in sorted(_INT, key=str):
+        for dt in (I8, U8, I32, I64):
+            yield op, dt
+    for op in sorted(_BOOL, key=str):
+        yield op, BOOL
+
+
+@pytest.mark.parametrize("op,dtype", list(_vector_cases()), ids=str)
+def test_emit_scalar_on_vectors(op: Op, dtype: DType) -> None:
+    """Every rule gives, lane for lane, bit for bit, on vectors what it gives on scalars."""
+    rng = np.random.default_rng(abs(hash((str(op), dtype.name))) % 2**32)
+    arity = 1 if op in UNARY_OPS else 2
+    arrays = [_lanes_of(dtype, rng, op) for _ in range(arity)]
+    out_dtype = BOOL if op in COMPARE_OPS else dtype
+    with np.errstate(all="ignore"):
+        got_v, got_s = _vector_and_scalar(op, None, [dtype] * arity, out_dtype, arrays)
+    np.testing.assert_array_equal(got_v.view(np.uint8), got_s.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64, F16, I8, I64, BOOL], ids=str)
+def test_emit_scalar_select_and_cast_on_vectors(dtype: DType) -> None:
+    rng = np.random.default_rng(3)
+    cond, x, y = (_lanes_of(d, rng, Op.SELECT) for d in (BOOL, dtype, dtype))
+    got_v, got_s = _vector_and_scalar(Op.SELECT, None, [BOOL, dtype, dtype], dtype, [cond, x, y])
+    np.testing.assert_array_equal(got_v.view(np.uint8), got_s.view(np.uint8))
+    for dst in DType:
+        with np.errstate(over="ignore"):
+            src = (rng.choice(CAST_SPECIALS, LANES).astype(dtype.numpy) if dtype.is_floating
+                   else _cast_source(dtype)((LANES,), dtype, rng))
+        got_v, got_s = _vector_and_scalar(Op.CAST, CastAttrs(dst), [dtype], dst, [src])
+        np.testing.assert_array_equal(got_v.view(np.uint8), got_s.view(np.uint8), err_msg=f"-> {dst}")
+
+
+def test_broadcast_loops_are_vector_code() -> None:
+    """A bias over the channel axis and a scalar operand load and store whole vectors."""
+    g = Graph()
+    x = g.add_input(TensorType(F32, (None, 5, 5, 32)), "x")
+    bias = g.add_input(TensorType(F32, (32,)), "b")
+    s = g.add_input(TensorType(F32, ()), "s")
+    g.set_outputs([g.add_node(Op.ADD, [x, bias]).output, g.add_node(Op.TANH, [x]).output,
+                   g.add_node(Op.MUL, [s, x]).output])
+    exe = Executable(g)
+    ir = exe.library.optimized_ir
+    assert re.search(r"load <\d+ x float>", ir) and re.search(r"fadd <\d+ x float>", ir)
+    assert "gather" not in ir, "a broadcast operand was gathered element by element"
+    assert "@tanhf" not in ir, "tanh went through libm"
+    rng = np.random.default_rng(0)
+    xa = rng.uniform(-3, 3, (3, 5, 5, 32)).astype(np.float32)
+    ba = rng.uniform(-1, 1, 32).astype(np.float32)
+    sa = np.array(1.5, np.float32)
+    add, th, sc = exe(xa, ba, sa)
+    np.testing.assert_array_equal(add, xa + ba)
+    np.testing.assert_allclose(th, np.tanh(xa), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(sc, sa * xa)
+
+
+def test_emit_scalar_splats_scalars_among_vectors() -> None:
+    """An epilogue may pass a scalar (a bias element, a constant) beside a vector accumulator."""
+    import llvmlite.ir as ll
+
+    from codegen.cpu.kernel import LoweringError
+    from codegen.cpu.lowerings.elementwise import emit_scalar
+
+    module = ll.Module("mixed")
+    fn = ll.Function(module, ll.FunctionType(ll.VoidType(), []), "f")
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    v8 = ll.Constant(ll.VectorType(ll.FloatType(), 8), 1.0)
+    got = emit_scalar(b, Op.ADD, None, [F32, F32], F32, [v8, ll.Constant(ll.FloatType(), 2.0)])
+    assert got.type == v8.type
+    v4 = ll.Constant(ll.VectorType(ll.FloatType(), 4), 1.0)
+    with pytest.raises(LoweringError, match="different widths"):
+        emit_scalar(b, Op.ADD, None, [F32, F32], F32, [v8, v4])
+
+
+def test_large_maps_split_across_threads() -> None:
+    """Maps above the threading threshold run in an outlined worker; 1 and 2 threads agree."""
+    from codegen.cpu.parallel import uses_threads
+    from runtime import threads
+    g = Graph()
+    x = g.add_input(TensorType(F32, (None, 130, 130)), "x")
+    bias = g.add_input(TensorType(F32, (130,)), "b")
+    flat = g.add_input(TensorType(F32, (None, 17001)), "flat")     # one flat loop: blocks
+    g.set_outputs([g.add_node(Op.ADD, [x, bias]).output, g.add_node(Op.SIGMOID, [x]).output,
+                   g.add_node(Op.EXP, [flat]).output])
+    exe = Executable(g)
+    assert uses_threads(exe.module.llvm_ir)
+    rng = np.random.default_rng(2)
+    args = [rng.uniform(-3, 3, (9, 130, 130)).astype(np.float32),
+            rng.uniform(-1, 1, 130).astype(np.float32),
+            rng.uniform(-3, 3, (9, 17001)).astype(np.float32)]
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(1)
+        one = exe(*args)
+        threads.set_num_threads(2)
+        two = exe(*args)
+    finally:
+        threads.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one[0], args[0] + args[1])
+    np.testing.assert_allclose(one[1], 1 / (1 + np.exp(-args[0])), rtol=1e-6)
+    np.testing.assert_allclose(one[2], np.exp(args[2]), rtol=1e-6)

@@ -185,11 +185,16 @@ def test_train_step_with_dropout_batchnorm_and_two_losses(two_heads, tmp_path):
         assert abs(lib.train_step(xs, ys, learning_rate=1e-2) - losses[0]) > 1e-4
 
 
-def test_library_depends_on_libc_and_libm_only(convnet):
+def test_library_depends_on_libc_libm_and_libgomp_only(convnet):
     so = convnet.info.library
     dynamic = subprocess.run(["readelf", "-d", str(so)], capture_output=True, text=True, check=True).stdout
     needed = {line.split("[")[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line}
-    assert needed <= {"libc.so.6", "libm.so.6"}, needed
+    # libgomp (OpenMP) exactly when some kernel splits its loop across threads.
+    threaded = "GOMP_parallel" in subprocess.run(["nm", "-D", "--undefined-only", str(so)], capture_output=True,
+                                                 text=True, check=True).stdout
+    assert needed <= {"libc.so.6", "libm.so.6", "libgomp.so.1"}, needed
+    assert ("libgomp.so.1" in needed) == threaded == convnet.info.target.threads, (needed, threaded)
+    assert ("libgomp" in (convnet.dir / "convnet_s.h").read_text()) == threaded
     assert "libLLVM" not in dynamic and "python" not in dynamic
     symbols = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True,
                              check=True).stdout.split()[2::3]

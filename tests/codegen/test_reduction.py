@@ -1,9 +1,10 @@
 """Compiled reductions and arg-reductions against the reference interpreter.
 
 The axis sets cover both loop shapes of the emitter (innermost axis reduced:
-scalar accumulators; innermost axis kept: stack tiles), reductions over the
-symbolic batch axis (mean divides by the run-time size), keepdims, static
-size-1 axes and everything-at-once.
+vector accumulators down the run; innermost axis kept: register strips of
+adjacent outputs), their masked tails, reductions over the symbolic batch axis
+(mean divides by the run-time size), keepdims, static size-1 axes and
+everything-at-once; argmax/argmin keep the scalar loops (stack tiles).
 """
 from __future__ import annotations
 
@@ -174,3 +175,95 @@ def test_reduction_loops_vectorize() -> None:
     x = g.add_input(TensorType(F32, (None, 1000)), "x")
     g.set_outputs([g.add_node(Op.REDUCE_MAX, [x], ReduceAttrs((0,))).output])
     assert re.search(r"<\d+ x float>", Executable(g).library.optimized_ir)
+
+
+# --------------------------------------------------------------------------------------------
+# the vector loops: long runs (several vectors, unrolled strips, tails), chunked columns, threads
+
+VECTOR_SHAPE = (None, 37, 131)
+VECTOR_AXES = [(2,), (0,), (1,), (0, 2), (0, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("dtype", [F32, F64, F16, I32, U8, I8, I64], ids=str)
+def test_reduce_vector_paths(dtype: DType) -> None:
+    """Runs longer than UNROLL vectors in both loop shapes, with vector and scalar tails."""
+    g = Graph(f"vec_{dtype}")
+    x = g.add_input(TensorType(dtype, VECTOR_SHAPE), "x")
+    wide = g.add_input(TensorType(dtype, (3, 2100)), "wide")        # kept run in 3 column chunks
+    ops = [Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN] + ([Op.REDUCE_MEAN] if dtype.is_floating else [])
+    outs = [g.add_node(op, [x], ReduceAttrs(axes)).output for op in ops for axes in VECTOR_AXES]
+    outs += [g.add_node(op, [wide], ReduceAttrs((0,))).output for op in ops]
+    g.set_outputs(outs)
+    # float16 sums over a leading axis: numpy adds float16 rows in float16 (see
+    # test_reduce_float16); the compiled sum rounds once, so compare at float16's own scale.
+    check_batches(g, _inputs(dtype, [VECTOR_SHAPE, (3, 2100)]), batches=(1, 5),
+                  tolerances={F32: (1e-5, 2e-5), F16: (2e-2, 0.25)})
+
+
+def test_nan_in_vector_lanes() -> None:
+    """NaN anywhere in a long run (any lane of any accumulator, or the tail) wins max and min."""
+    rng = np.random.default_rng(0)
+    n, k = 40, 203
+    a = rng.uniform(-1, 1, (n, k)).astype(np.float32)
+    for r in range(n):                       # one special per row, at every kind of position
+        a[r, (r * 37) % k] = [np.nan, np.inf, -np.inf][r % 3]
+    g = Graph()
+    x = g.add_input(TensorType(F32, (n, k)), "x")
+    xt = g.add_input(TensorType(F32, (k, n)), "xt")
+    ops = (Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_SUM)
+    g.set_outputs([g.add_node(op, [x], ReduceAttrs((1,))).output for op in ops]
+                  + [g.add_node(op, [xt], ReduceAttrs((0,))).output for op in ops])
+    at = np.ascontiguousarray(a.T)
+    exe = check_batches(g, lambda _: [a, at], batches=(1,))
+    with np.errstate(invalid="ignore"):
+        want = [a.max(1), a.min(1), a.sum(1, dtype=np.float64).astype(np.float32)]
+    got = exe(a, at)
+    for i, w in enumerate(want * 2):
+        np.testing.assert_array_equal(np.isnan(got[i]), np.isnan(w))
+        np.testing.assert_array_equal(np.isinf(got[i]) * np.sign(got[i]), np.isinf(w) * np.sign(w))
+
+
+def test_threads_give_identical_results() -> None:
+    """Each output is folded by one thread in one order: 1 and 2 threads agree bit for bit."""
+    from codegen.cpu.parallel import uses_threads
+    from runtime import threads
+    g = Graph()
+    x = g.add_input(TensorType(F32, (None, 50, 400)), "x")          # above THREADS_FROM
+    flat = g.add_input(TensorType(F32, (None, 20000)), "flat")
+    tall = g.add_input(TensorType(F32, (20000, None)), "tall")     # chunks of a run-time width
+    g.set_outputs([g.add_node(Op.REDUCE_SUM, [x], ReduceAttrs((2,))).output,
+                   g.add_node(Op.REDUCE_MEAN, [x], ReduceAttrs((1,))).output,
+                   g.add_node(Op.REDUCE_MAX, [flat], ReduceAttrs((0,))).output,   # column chunks
+                   g.add_node(Op.REDUCE_SUM, [flat], ReduceAttrs((0,))).output,
+                   g.add_node(Op.REDUCE_SUM, [tall], ReduceAttrs((0,))).output])
+    exe = Executable(g)
+    assert uses_threads(exe.module.llvm_ir)
+    rng = np.random.default_rng(1)
+    args = [rng.uniform(-2, 2, (64, 50, 400)).astype(np.float32),
+            rng.uniform(-2, 2, (64, 20000)).astype(np.float32),
+            rng.uniform(-2, 2, (20000, 64)).astype(np.float32)]
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(1)
+        one = exe(*args)
+        threads.set_num_threads(2)
+        two = exe(*args)
+    finally:
+        threads.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(one[0], args[0].sum(2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(one[1], args[0].mean(1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(one[2], args[1].max(0))
+    np.testing.assert_allclose(one[3], args[1].sum(0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(one[4], args[2].astype(np.float64).sum(0), rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64, I32], ids=str)
+def test_reduce_symbolic_innermost_run(dtype: DType) -> None:
+    """The run-time-length loops: unrolled vectors, single vectors, masked tail, in both shapes."""
+    g = Graph(f"sym_{dtype}")
+    x = g.add_input(TensorType(dtype, (3, None)), "x")
+    ops = [Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN] + ([Op.REDUCE_MEAN] if dtype.is_floating else [])
+    g.set_outputs([g.add_node(op, [x], ReduceAttrs(axes)).output for op in ops for axes in ((1,), (0,))])
+    check_batches(g, _inputs(dtype, [(3, None)]), batches=(1, 17, 300))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from codegen.cpu.kernel import LoweringError
+from codegen.cpu.lowerings import window
 from ir import DType, Graph, Op, TensorType
 from ir.attrs import ConvAttrs, PoolAttrs, PoolKind
 from runtime.executable import Executable
@@ -72,7 +73,7 @@ def _check_family(g: Graph, labels: Sequence[str], make_inputs, batches: Sequenc
 
 
 def _run_conv(cases: Sequence[ConvCase], dtype: DType = DType.float32, batches=BATCHES,
-              seed: int = 0) -> None:
+              seed: int = 0, atol: float = 1e-5) -> None:
     rng = np.random.default_rng(seed)
     g = Graph("convs")
     outs = []
@@ -82,7 +83,8 @@ def _run_conv(cases: Sequence[ConvCase], dtype: DType = DType.float32, batches=B
         outs.append(g.add_node(Op.CONV, [x, w], c.attrs(), name=f"conv{i}").output)
     g.set_outputs(outs)
     _check_family(g, [c.label for c in cases],
-                  lambda n: [random_array(_concrete(c.x, n), dtype, rng) for c in cases], batches)
+                  lambda n: [random_array(_concrete(c.x, n), dtype, rng) for c in cases], batches,
+                  atol=atol)
 
 
 def _run_pool(cases: Sequence[PoolCase], dtype: DType = DType.float32, batches=BATCHES,
@@ -157,15 +159,92 @@ CONV_3D = [
 ]
 
 
-@pytest.mark.parametrize("cases", [CONV_1D, CONV_2D, CONV_3D], ids=["1d", "2d", "3d"])
+# Shapes that exercise the register-blocked path: several pixel tiles per row plus a tail,
+# border runs, output channels past one block of vectors with a masked tail, one input
+# channel, the input-gradient pattern (stride 1 over an lhs-dilated input, several phases),
+# and depthwise / grouped convs with ragged channel counts.
+CONV_BLOCKED = [
+    ConvCase("first layer 28x28x1 -> 32", (None, 28, 28, 1), (3, 3, 1, 32)),
+    ConvCase("3x3 same 17x19, 37 -> 130", (None, 17, 19, 37), (3, 3, 37, 130), padding=((1, 1), (1, 1))),
+    ConvCase("3x3 valid 13x13, 32 -> 64", (None, 13, 13, 32), (3, 3, 32, 64)),
+    ConvCase("5x5 s2 pad 2, 3 -> 17", (None, 23, 29, 3), (5, 5, 3, 17), strides=(2, 2),
+             padding=((2, 2), (2, 2))),
+    ConvCase("input grad of s2: lhs 2 pad 2", (None, 11, 11, 19), (3, 3, 19, 7), padding=((2, 2), (2, 2)),
+             lhs_dilation=(2, 2)),
+    ConvCase("lhs 2 stride 3 dil 2", (None, 9, 31, 5), (3, 3, 5, 11), strides=(1, 3),
+             padding=((1, 2), (3, 1)), dilation=(2, 2), lhs_dilation=(2, 2)),
+    ConvCase("lhs 3 stride 2 pad wider than the kernel", (None, 6, 13, 3), (2, 4, 3, 5), strides=(2, 2),
+             padding=((4, 1), (5, 6)), lhs_dilation=(3, 3)),
+    ConvCase("depthwise 37 channels same", (None, 9, 21, 37), (3, 3, 1, 37), padding=((1, 1), (1, 1)),
+             groups=37),
+    ConvCase("depthwise x3 s2", (None, 9, 14, 5), (3, 3, 1, 15), strides=(2, 2), groups=5),
+    ConvCase("groups 4, 20 out per group", (None, 7, 15, 12), (3, 3, 3, 80), padding=((0, 1), (1, 1)),
+             groups=4),
+]
+
+CONV_BLOCKED_1D_3D = [
+    ConvCase("1d k7 pad 3, 67 long, 5 -> 33", (None, 67, 5), (7, 5, 33), padding=((3, 3),)),
+    ConvCase("1d lhs 2 (input grad of s2), 16 ch", (None, 31, 16), (4, 16, 16), padding=((3, 3),),
+             lhs_dilation=(2,)),
+    ConvCase("3d 3x3x3 same, 4 -> 24", (None, 5, 6, 13, 4), (3, 3, 3, 4, 24), padding=((1, 1),) * 3),
+]
+
+
+@pytest.mark.parametrize("cases", [CONV_1D, CONV_2D, CONV_3D, CONV_BLOCKED, CONV_BLOCKED_1D_3D],
+                         ids=["1d", "2d", "3d", "blocked", "blocked-1d-3d"])
 def test_conv_float32(cases: list[ConvCase]) -> None:
-    _run_conv(cases)
+    # The blocked cases contract up to 9 * 37 = 333 products of magnitude <= 4: sums in
+    # another order than the reference's differ by up to ~333 * 4 * 2**-24 * |sum| ~ 1e-4.
+    _run_conv(cases, atol=1e-5 if cases in (CONV_1D, CONV_2D, CONV_3D) else 2e-4)
+
+
+def test_conv_generic_loop_nest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Convs too big to unroll take the compact loop nest: the same cases through it."""
+    monkeypatch.setattr(window, "_UNROLL_BUDGET", 0)
+    _run_conv(CONV_2D + CONV_BLOCKED[:3], batches=(1, 5), atol=2e-4)
+
+
+@pytest.mark.parametrize("size,out_len,k,s,d,pad_lo,lhs", [
+    (13, 13, 3, 1, 1, 1, 1), (13, 6, 3, 2, 1, 1, 1), (7, 15, 3, 1, 1, 2, 2), (5, 16, 4, 1, 1, 2, 3),
+    (9, 10, 3, 3, 2, 3, 2), (6, 9, 4, 2, 1, 5, 3), (1, 3, 3, 1, 1, 1, 1), (4, 2, 5, 4, 3, 7, 2),
+    (26, 28, 3, 1, 1, 2, 1), (3, 40, 3, 1, 1, 20, 1),
+])
+def test_inner_tiles_visit_exactly_the_real_taps(size, out_len, k, s, d, pad_lo, lhs) -> None:
+    """The tiles the fast path unrolls name, for every output position exactly once, exactly the
+    taps that land on a real input element (never padding, never a hole) and the element read;
+    the interior of a long axis becomes one loop of identical tiles."""
+    step, jstride, groups = window._inner_tiles(size, out_len, k, s, d, pad_lo, lhs, mr_max=6)
+    seen = {}
+    for grp in groups:
+        mr = len(grp.rows)
+        assert 1 <= mr <= 6
+        for t in range(grp.count):
+            for r, taps in enumerate(grp.rows):
+                j = grp.start + t * mr + r
+                o = grp.phase + step * j
+                assert o not in seen
+                seen[o] = sorted((kk, base + j * jstride) for kk, base in taps)
+    want = {}
+    for o in range(out_len):
+        taps = []
+        for kk in range(k):
+            p = o * s + kk * d - pad_lo
+            if p >= 0 and p % lhs == 0 and p // lhs < size:
+                taps.append((kk, p // lhs))
+        want[o] = taps
+    assert seen == want
+    if (size, out_len) == (26, 28):
+        assert max(g.count for g in groups) >= 3         # interior tiles share one loop
 
 
 def test_conv_float64_static_batch() -> None:
     cases = [ConvCase("3x3 same", (3, 9, 8, 4), (3, 3, 4, 6), padding=((1, 1), (1, 1))),
              ConvCase("depthwise x2 s2", (3, 7, 6, 5), (3, 3, 1, 10), strides=(2, 2), groups=5),
-             ConvCase("1d lhs 2", (2, 7, 3), (3, 3, 2), padding=((1, 2),), lhs_dilation=(2,))]
+             ConvCase("1d lhs 2", (2, 7, 3), (3, 3, 2), padding=((1, 2),), lhs_dilation=(2,)),
+             ConvCase("3x3 same 37 -> 21 (ragged vectors)", (2, 11, 13, 37), (3, 3, 37, 21),
+                      padding=((1, 1), (1, 1))),
+             ConvCase("depthwise 11 channels", (2, 9, 10, 11), (3, 3, 1, 11), padding=((1, 1), (1, 1)),
+                      groups=11)]
     _run_conv(cases, DType.float64, batches=(1,))   # static shapes: one run
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ir import BATCH, DType, Graph, Op, TensorType, interpret, print_graph, registered_ops, verify
-from ir.attrs import (ArgReduceAttrs, BroadcastAttrs, CastAttrs, ConcatAttrs, ConvAttrs, GatherAttrs,
+from ir.attrs import (FusedAttrs, FusionKind, ArgReduceAttrs, BroadcastAttrs, CastAttrs, ConcatAttrs, ConvAttrs, GatherAttrs,
                       PadAttrs, PoolAttrs, PoolKind, RandomAttrs, ReduceAttrs, ReshapeAttrs,
-                      ScatterAddAttrs, SliceAttrs, TransposeAttrs)
+                      ScanAttrs, ScatterAddAttrs, SliceAttrs, TransposeAttrs)
 from ir.opcodes import BINARY_OPS, COMPARE_OPS, UNARY_OPS
 from ir.parser import ParseError, parse_graph
 
@@ -141,6 +141,20 @@ def every_op_graph() -> Graph:
     node(Op.NEG, [g.add_constant(np.zeros((0, 3), np.int8), name="empty")])
     node(Op.RANDOM_UNIFORM, [g.add_constant(np.array([7, 3], np.int64), name="key")],
          RandomAttrs((BATCH, 4), F32, stream=2))
+    # A region: scan's body prints as a nested block (tests/ir/test_regions.py has more).
+    step = Graph("step")
+    carry = step.add_input(TensorType(F32, (BATCH, 4)), "h")
+    x_t = step.add_input(TensorType(F32, (BATCH, 4)), "x_t")
+    h2 = step.add_node(Op.TANH, [step.add_node(Op.ADD, [carry, x_t]).output]).output
+    step.set_outputs([h2, h2])
+    seq = node(Op.RESHAPE, [node(Op.CONCAT, [v, u], ConcatAttrs(1))], ReshapeAttrs((BATCH, 2, 4)))
+    g.add_node(Op.SCAN, [v, seq], ScanAttrs(step, 1, 1, 0, reverse=True))
+    # A fusion group is a region too: its body is the elementwise chain it computes.
+    group = Graph("group")
+    a = group.add_input(TensorType(F32, (BATCH, 4)), "a")
+    c = group.add_input(TensorType(F32, (BATCH, 4)), "c")
+    group.set_outputs([group.add_node(Op.SIGMOID, [group.add_node(Op.MUL, [a, c]).output]).output])
+    node(Op.FUSED, [v, u], FusedAttrs(group, FusionKind.ELEMENTWISE))
     g.add_update(w, node(Op.MATMUL, [w, w]))
     g.set_outputs(outs)
     return g
@@ -177,7 +191,12 @@ def test_round_trip_every_op_with_full_constants():
     assert print_graph(h) == print_graph(g)
     # Constants come back bit for bit (the hex ones and the inline ones).
     for a, b in zip(g.nodes, h.nodes):
-        assert a.op is b.op and a.attrs == b.attrs
+        if a.op is Op.FUSED:     # groups compare by body identity (no CSE merging): compare text
+            assert b.op is Op.FUSED and a.attrs.kind is b.attrs.kind
+            assert print_graph(a.attrs.body, full_constants=True) == print_graph(b.attrs.body,
+                                                                                 full_constants=True)
+        else:
+            assert a.op is b.op and a.attrs == b.attrs
         assert [v.name for v in a.outputs] == [v.name for v in b.outputs]
     assert [p.binding for p in h.params] == [None]
 

@@ -23,7 +23,7 @@ import pytest
 from ir import BATCH, DType, Graph, Op, TensorType, interpret, verify
 from ir.attrs import (ArgReduceAttrs, BroadcastAttrs, CastAttrs, ConcatAttrs, ConvAttrs, GatherAttrs,
                       PadAttrs, PoolAttrs, PoolKind, RandomAttrs, ReduceAttrs, ReshapeAttrs,
-                      ScatterAddAttrs, SliceAttrs, TransposeAttrs)
+                      ScanAttrs, ScatterAddAttrs, SliceAttrs, TransposeAttrs)
 from ir.facets import KNOWN_GAPS, facet_matrix
 from ir.graph import Value
 from ir.shapes import SymDim
@@ -334,7 +334,20 @@ MOVEMENT_CASES = [
     Case("constant", (Arg((None, 3)),),
          lambda g, x: node(g, Op.MUL, [x[0], g.add_constant(np.array([0.5, -2.0, 3.0]))])),
     Case("cast f64 -> f64", (Arg((None, 3)),), lambda g, x: node(g, Op.CAST, x, CastAttrs(F64))),
+    Case("scan (more in test_scan_vjp.py)", (Arg((None, 3)), Arg((None, 4, 2)), Arg((2, 3))),
+         lambda g, x: _scan_case(g, x)),
 ]
+
+
+def _scan_case(g: Graph, x: list[Value]) -> Value:
+    """h' = tanh(h + x_t @ w) over 4 steps; z = the stacked h' (final carry included)."""
+    step = Graph("step")
+    h = step.add_input(TensorType(F64, (BATCH, 3)), "h")
+    xt = step.add_input(TensorType(F64, (BATCH, 2)), "x_t")
+    w = step.add_input(TensorType(F64, (2, 3)), "w")
+    h2 = node(step, Op.TANH, [node(step, Op.ADD, [h, node(step, Op.MATMUL, [xt, w])])])
+    step.set_outputs([h2, h2])
+    return g.add_node(Op.SCAN, x, ScanAttrs(step, 1, 1, 1)).outputs[1]
 
 
 def zero_gradient_case(name: str, fn: Callable[[Graph, Value], Value], sample: Sampler = off_integers) -> Case:
@@ -360,6 +373,17 @@ ZERO_CASES = [
     zero_gradient_case("cast to int32", lambda g, x: _as_f64(g, node(g, Op.CAST, [x], CastAttrs(I32)))),
 ]
 
+def _fused(g: Graph, x: list[Value]) -> Value:
+    """A FUSED group of two outputs, as passes.fusion forms them: its VJP runs the body's rules."""
+    from ir.attrs import FusedAttrs, FusionKind
+    body = Graph("body")
+    a, b = [body.add_input(v.type, f"a{i}") for i, v in enumerate(x)]
+    h = node(body, Op.MUL, [node(body, Op.TANH, [a]), b])
+    body.set_outputs([node(body, Op.ADD, [h, node(body, Op.EXP, [node(body, Op.NEG, [a])])]), h])
+    outs = g.add_node(Op.FUSED, x, FusedAttrs(body, FusionKind.ELEMENTWISE), "fused").outputs
+    return node(g, Op.MUL, list(outs))
+
+
 ALL_CASES: list[Case] = [
     *[unary_case(op) for op in UNARY_GRADS],
     *[binary_case(op, shapes) for op in BINARY_GRADS if op is not Op.MOD for shapes in BINARY_SHAPES],
@@ -372,6 +396,7 @@ ALL_CASES: list[Case] = [
     *[pool_grad_case(k, s) for k in PoolKind for s in POOL_SPECS[1:3]],
     *MOVEMENT_CASES,
     *ZERO_CASES,
+    Case("fused group", (Arg((None, 3)), Arg((3,))), _fused),
 ]
 
 

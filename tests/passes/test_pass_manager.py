@@ -5,17 +5,24 @@ import numpy as np
 import pytest
 
 from ir import BATCH, Graph, Op, TensorType, VerificationError, print_graph
-from passes import (DISABLE_ENV, DUMP_ENV, Pass, PassManager, PassResult, constant_folding,
-                    default_pipeline, make_pass)
+from passes import (DISABLE_ENV, DUMP_ENV, Pass, PassManager, PassResult, constant_folding, dce,
+                    make_pass, shape_inference)
+from passes.pass_manager import DUMP_ENV_ALIASES
 from tests.passes.helpers import F32, assert_same_semantics, mlp_graph, op_names
 
 STAGES = ["shape_inference", "constant_folding", "dce"]
 
 
+def default_pipeline() -> list[Pass]:
+    """A fixed three-pass pipeline: these tests are about the manager, not passes.pipeline."""
+    return [make_pass(shape_inference), make_pass(constant_folding), make_pass(dce)]
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     """The switches are read from the environment: start every test without them."""
-    monkeypatch.delenv(DUMP_ENV, raising=False)
+    for name in (DUMP_ENV, *DUMP_ENV_ALIASES):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(DISABLE_ENV, raising=False)
 
 
@@ -66,10 +73,10 @@ def test_report_is_per_run_and_timing_can_be_off():
 def test_dump_dir_holds_the_ir_after_each_pass(tmp_path):
     out = PassManager(default_pipeline(), dump_dir=tmp_path / "ir").run(folding_graph())
     files = sorted(p.name for p in (tmp_path / "ir").iterdir())
-    assert files == ["00_input.ir", "01_shape_inference.ir", "02_constant_folding.ir", "03_dce.ir"]
-    assert (tmp_path / "ir" / "00_input.ir").read_text() == print_graph(folding_graph()) + "\n"
-    assert (tmp_path / "ir" / "03_dce.ir").read_text() == print_graph(out) + "\n"
-    folded = (tmp_path / "ir" / "02_constant_folding.ir").read_text()
+    assert files == ["00_input.hir", "01_shape_inference.hir", "02_constant_folding.hir", "03_dce.hir"]
+    assert (tmp_path / "ir" / "00_input.hir").read_text() == print_graph(folding_graph()) + "\n"
+    assert (tmp_path / "ir" / "03_dce.hir").read_text() == print_graph(out) + "\n"
+    folded = (tmp_path / "ir" / "02_constant_folding.hir").read_text()
     assert "exp(" not in folded and "%unused = constant()" in folded
 
 
@@ -77,17 +84,21 @@ def test_dump_env_var_turns_dumping_on_and_the_argument_wins(tmp_path, monkeypat
     monkeypatch.setenv(DUMP_ENV, str(tmp_path / "env"))
     PassManager([make_pass(constant_folding)]).run(folding_graph())
     assert sorted(p.name for p in (tmp_path / "env").iterdir()) == [
-        "00_input.ir", "01_constant_folding.ir"]
+        "00_input.hir", "01_constant_folding.hir"]
     PassManager([make_pass(constant_folding)], dump_dir=tmp_path / "arg").run(folding_graph())
-    assert (tmp_path / "arg" / "01_constant_folding.ir").exists()
+    assert (tmp_path / "arg" / "01_constant_folding.hir").exists()
     assert len(list((tmp_path / "env").iterdir())) == 2
+    monkeypatch.delenv(DUMP_ENV)
+    monkeypatch.setenv(DUMP_ENV_ALIASES[0], str(tmp_path / "old_name"))
+    PassManager([make_pass(constant_folding)]).run(folding_graph())
+    assert (tmp_path / "old_name" / "01_constant_folding.hir").exists()
 
 
 def test_verification_failure_names_the_pass_and_dumps_the_broken_ir(tmp_path):
     pipeline = [*default_pipeline(), Pass("break_types", break_types)]
     with pytest.raises(VerificationError, match=r"(?s)after pass break_types: .*node out .*f32\[N,99\]"):
         PassManager(pipeline, dump_dir=tmp_path).run(folding_graph())
-    assert "f32[N,99]" in (tmp_path / "04_break_types.ir").read_text()
+    assert "f32[N,99]" in (tmp_path / "04_break_types.hir").read_text()
 
 
 def test_verification_can_be_turned_off():
@@ -109,7 +120,7 @@ def test_disable_env_var_skips_named_passes(tmp_path, monkeypatch):
     assert op_names(out) == op_names(folding_graph())
     assert [r.skipped for r in pm.report] == [None, DISABLE_ENV, DISABLE_ENV]
     assert f"skipped ({DISABLE_ENV})" in pm.format_report()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["00_input.ir", "01_shape_inference.ir"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00_input.hir", "01_shape_inference.hir"]
 
 
 def test_disabling_only_dce_leaves_dead_constants():

@@ -23,7 +23,9 @@ def declare(module: ll.Module, name: str, ret: ll.Type, args: Sequence[ll.Type])
 
 
 def type_suffix(ty: ll.Type) -> str:
-    """The overload suffix LLVM intrinsics use for ``ty`` (``f32``, ``i64``, ...)."""
+    """The overload suffix LLVM intrinsics use for ``ty`` (``f32``, ``i64``, ``v8f32``, ...)."""
+    if isinstance(ty, ll.VectorType):
+        return f"v{ty.count}" + type_suffix(ty.element)
     if ty == F16:
         return "f16"
     if ty == F32:
@@ -33,6 +35,33 @@ def type_suffix(ty: ll.Type) -> str:
     if isinstance(ty, ll.IntType):
         return f"i{ty.width}"
     raise TypeError(f"no intrinsic suffix for LLVM type {ty}")
+
+
+def lanes(ty: ll.Type) -> int | None:
+    """The lane count of a vector type, None for a scalar."""
+    return ty.count if isinstance(ty, ll.VectorType) else None
+
+
+def like(ty: ll.Type, element: ll.Type) -> ll.Type:
+    """``element``, or a vector of it with as many lanes as ``ty`` has."""
+    return ll.VectorType(element, ty.count) if isinstance(ty, ll.VectorType) else element
+
+
+def element_type(ty: ll.Type) -> ll.Type:
+    """The scalar type of ``ty`` (itself unless a vector)."""
+    return ty.element if isinstance(ty, ll.VectorType) else ty
+
+
+def splat(b: ll.IRBuilder, v: ll.Value, count: int | None) -> ll.Value:
+    """A vector of ``count`` copies of scalar ``v`` (``v`` itself when count is None)."""
+    if count is None:
+        return v
+    vty = ll.VectorType(v.type, count)
+    if isinstance(v, ll.Constant):
+        return ll.Constant(vty, v.constant)
+    one = b.insert_element(ll.Constant(vty, ll.Undefined), v, ll.Constant(ll.IntType(32), 0))
+    return b.shuffle_vector(one, ll.Constant(vty, ll.Undefined),
+                            ll.Constant(ll.VectorType(ll.IntType(32), count), 0))
 
 
 def call_intrinsic(b: ll.IRBuilder, name: str, *args: ll.Value, ret: ll.Type | None = None,
@@ -85,16 +114,17 @@ def compute_dtype(dtype: DType) -> DType:
 
 
 def widen(b: ll.IRBuilder, v: ll.Value, dtype: DType) -> ll.Value:
-    """A loaded ``dtype`` value in its compute type."""
-    return b.fpext(v, F32) if dtype is DType.float16 else v
+    """A loaded ``dtype`` value (scalar or vector) in its compute type."""
+    return b.fpext(v, like(v.type, F32)) if dtype is DType.float16 else v
 
 
 def narrow(b: ll.IRBuilder, v: ll.Value, dtype: DType) -> ll.Value:
-    """A compute-type value (or an i1 truth value) in the storage type of ``dtype``."""
-    if isinstance(v.type, ll.IntType) and v.type.width == 1:
-        return b.zext(v, lltype(dtype))
-    if dtype is DType.float16 and v.type != F16:
-        return b.fptrunc(v, F16)
+    """A compute-type value (or an i1 truth value), scalar or vector, in the storage type of ``dtype``."""
+    el = element_type(v.type)
+    if isinstance(el, ll.IntType) and el.width == 1:
+        return b.zext(v, like(v.type, lltype(dtype)))
+    if dtype is DType.float16 and el != F16:
+        return b.fptrunc(v, like(v.type, F16))
     return v
 
 
@@ -122,12 +152,37 @@ def f64_to_f16(b: ll.IRBuilder, x: ll.Value) -> ll.Value:
     direct rounding. So: round to float32, and if that was inexact, step the
     result back toward zero (if it moved away) and set its last bit.
     """
-    r = b.fptrunc(x, F32)
-    wide = b.fpext(r, F64)
+    r = b.fptrunc(x, like(x.type, F32))
+    wide = b.fpext(r, x.type)
     inexact = b.fcmp_ordered("!=", wide, x)            # false for NaN: it passes through untouched
     away = b.fcmp_ordered(">", call_intrinsic(b, "fabs", wide), call_intrinsic(b, "fabs", x))
-    i32 = ll.IntType(32)
+    i32 = like(x.type, ll.IntType(32))
     bits = b.bitcast(r, i32)
     bits = b.select(away, b.sub(bits, ll.Constant(i32, 1)), bits)   # sign-magnitude: -1 is toward 0
-    odd = b.bitcast(b.or_(bits, ll.Constant(i32, 1)), F32)
-    return b.fptrunc(b.select(inexact, odd, r), F16)
+    odd = b.bitcast(b.or_(bits, ll.Constant(i32, 1)), r.type)
+    return b.fptrunc(b.select(inexact, odd, r), like(x.type, F16))
+
+
+def tail_mask(b: ll.IRBuilder, remaining: ll.Value, count: int) -> ll.Value:
+    """``<count x i1>``: lane k is on when k < remaining (an i64; may exceed count)."""
+    iota = ll.Constant(ll.VectorType(ll.IntType(64), count), list(range(count)))
+    return b.icmp_signed("<", iota, splat(b, remaining, count))
+
+
+def masked_load(b: ll.IRBuilder, ptr: ll.Value, vty: ll.VectorType, mask: ll.Value,
+                passthru: ll.Value, align: int) -> ll.Value:
+    """Loads the lanes of ``mask``, ``passthru`` elsewhere; off lanes are never touched.
+
+    Tails of vector loops use this instead of a scalar loop: one more vector step, and
+    nothing for LLVM to re-vectorize (which costs compile time and code size).
+    """
+    name = f"llvm.masked.load.{type_suffix(vty)}.p0"
+    fn = declare(b.module, name, vty, [ptr.type, ll.IntType(32), mask.type, vty])
+    return b.call(fn, [ptr, ll.Constant(ll.IntType(32), align), mask, passthru])
+
+
+def masked_store(b: ll.IRBuilder, value: ll.Value, ptr: ll.Value, mask: ll.Value, align: int) -> None:
+    """Stores the lanes of ``value`` where ``mask`` is on."""
+    name = f"llvm.masked.store.{type_suffix(value.type)}.p0"
+    fn = declare(b.module, name, ll.VoidType(), [value.type, ptr.type, ll.IntType(32), mask.type])
+    b.call(fn, [value, ptr, ll.Constant(ll.IntType(32), align), mask])

@@ -123,15 +123,18 @@ def emit_slice(ctx: KernelContext) -> None:
     """x[start:stop:step, ...]: a base offset plus per-axis strides scaled by the (signed) step.
 
     The output's shape (from the shape rule) already holds each axis' length,
-    so ``stop`` is not needed here; a symbolic axis is always taken whole.
+    so ``stop`` is not needed here; a symbolic axis is always taken whole, or whole and
+    reversed: start -1, the last element, found from the run-time size.
     """
     attrs: SliceAttrs = ctx.node.attrs
     b = ctx.builder
     x, out = ctx.node.inputs[0], ctx.node.output
-    in_strides = ctx.strides(ctx.dims(x))
+    in_dims = ctx.dims(x)
+    in_strides = ctx.strides(in_dims)
     base: ll.Value = i64(0)
-    for start, s in zip(attrs.starts, in_strides):
-        base = add(b, base, mul(b, i64(start), s))
+    for start, s, d in zip(attrs.starts, in_strides, in_dims):
+        first = add(b, d, i64(start)) if start < 0 else i64(start)
+        base = add(b, base, mul(b, first, s))
     src_strides = [mul(b, i64(step), s) for step, s in zip(attrs.steps, in_strides)]
     extents = ctx.dims(out)
     strided_copy(ctx, bits_type(x.dtype), ctx.inputs[0], base, src_strides,

@@ -14,7 +14,8 @@ from frontend.layers import activation_layers, core, merging
 __all__ = [*core.__all__, *merging.__all__, *activation_layers.__all__]
 
 _module = _names = None
-for _family in ("conv", "pooling", "normalization", "embedding", "preprocessing", "reshaping"):
+for _family in ("conv", "pooling", "normalization", "embedding", "preprocessing", "reshaping",
+                "masking", "attention", "rnn"):
     if find_spec(f"frontend.layers.{_family}") is not None:
         _module = import_module(f"frontend.layers.{_family}")
         _names = getattr(_module, "__all__", [])

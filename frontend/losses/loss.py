@@ -92,6 +92,29 @@ def reduce_values(values: Tensor, sample_weight: Tensor | None = None,
     return loss
 
 
+def broadcast_sample_weight(sample_weight: Tensor, values: Tensor) -> Tensor:
+    """Per-sample weights ``(batch,)`` spread over per-timestep values ``(batch, T, ...)``.
+
+    Keras 3 multiplies them as they are, which fails for (batch, T) losses (a
+    sequence model's per-step losses), yet the compiled train step always feeds
+    weights (ones when the user gave none), so Horn must: each sample's weight
+    applies to all of its steps, as tf.keras' ``broadcast_weights`` did. The
+    weights are spread to ``values``' full shape so "mean_with_sample_weight"
+    divides by the weight of every value; with unit weights the result equals
+    Keras' unweighted loss exactly.
+    """
+    rank, w_rank = len(values.shape), len(sample_weight.shape)
+    if w_rank == 0 or w_rank >= rank:
+        return sample_weight
+    if tuple(sample_weight.shape) != tuple(values.shape)[:w_rank]:
+        raise ValueError(f"sample_weight of shape {tuple(sample_weight.shape)} cannot weigh losses of shape "
+                         f"{tuple(values.shape)}: expected the losses' leading dims "
+                         f"{tuple(values.shape)[:w_rank]} (one weight per sample), or the losses' shape")
+    for _ in range(rank - w_rank):
+        sample_weight = ops.expand_dims(sample_weight, -1)
+    return ops.multiply(sample_weight, ops.ones_like(values))
+
+
 def apply_mask(sample_weight: Tensor | None, mask: Tensor | None, dtype: str,
                reduction: str | None) -> Tensor | None:
     """Folds a mask into the sample weights; averaging reductions then average over valid entries."""
@@ -108,6 +131,7 @@ def apply_mask(sample_weight: Tensor | None, mask: Tensor | None, dtype: str,
         return float_mask
     sample_weight = ops.cast(sample_weight, dtype)
     float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, sample_weight)
+    sample_weight = broadcast_sample_weight(sample_weight, float_mask)   # (batch,) on a (batch, T) mask
     return ops.multiply(sample_weight, float_mask)
 
 
@@ -121,6 +145,7 @@ def reduce_weighted_values(values: Tensor, sample_weight: Tensor | None = None, 
     if sample_weight is not None:
         sample_weight = ops.cast(sample_weight, values.dtype)
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        sample_weight = broadcast_sample_weight(sample_weight, values)
         values = ops.multiply(values, sample_weight)
     return reduce_values(values, sample_weight, reduction)
 

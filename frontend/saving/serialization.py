@@ -130,6 +130,17 @@ def serialize_keras_object(obj: Any) -> Any:
     return out
 
 
+def serialize_nested(obj: Any) -> Any:
+    """``obj`` in the ``{"module", "class_name", "config", ...}`` form even inside
+    :func:`legacy_scope`: wrappers (RNN's cell, Bidirectional's layers) nest their layers
+    that way in legacy .h5 files too, as Keras' ``serialization_lib`` does."""
+    token = _LEGACY.set(False)
+    try:
+        return serialize_keras_object(obj)
+    finally:
+        _LEGACY.reset(token)
+
+
 def _identity(cls: type) -> tuple[str | None, str, str | None]:
     public = registry.public_identity(cls)
     if public is not None and not object_registration.is_registered(cls):
@@ -175,6 +186,8 @@ def build_config(layer) -> dict | None:
     if isinstance(layer, Sequential):
         shape = layer._input_layer.batch_shape if layer.built and layer._input_layer is not None else None
         return {"input_shape": list(shape)} if shape is not None else None
+    if hasattr(layer, "get_build_config"):      # several build arguments (MultiHeadAttention)
+        return layer.get_build_config()
     shapes = getattr(layer, "_build_shapes_dict", None)
     if shapes is None and layer.built and hasattr(layer, "_executables"):
         # A subclassed model records no build shape; its first compiled signature is one.

@@ -262,10 +262,16 @@ class Layer:
             training = current_training()
         if "training" in params:
             kwargs["training"] = bool(training) if training is not None else False
-        if "mask" in params and kwargs.get("mask") is None and args:
+        # The mask riding on the inputs: handed to call() when it takes one, and to
+        # compute_mask() either way, so a masking-transparent layer (Dense, Dropout, ...
+        # supports_masking with no mask argument) passes it on, as in Keras.
+        input_mask = kwargs.get("mask")
+        if input_mask is None and args:
             masks = [getattr(x, "_keras_mask", None) for x in flatten(args[0])]
             if any(m is not None for m in masks):
-                kwargs["mask"] = masks[0] if len(masks) == 1 else masks
+                input_mask = masks[0] if len(masks) == 1 else masks
+        if "mask" in params and input_mask is not None:
+            kwargs["mask"] = input_mask
         if args and not any(isinstance(x, TracedTensor) for x in flatten(args)):
             args = (map_structure(_to_array, args[0]),) + tuple(args[1:])
         assert_input_compatibility(self.input_spec, args[0] if args else None, self.name)
@@ -283,7 +289,7 @@ class Layer:
                 if tracer is not None and getattr(self, "activity_regularizer", None) is not None:
                     self._add_activity_loss(tracer, outputs)
         if args:
-            mask = self.compute_mask(args[0], kwargs.get("mask"))
+            mask = self.compute_mask(args[0], input_mask)
             if mask is not None:
                 for o in flatten(outputs):
                     if isinstance(o, TracedTensor):

@@ -33,9 +33,7 @@ import numpy as np
 
 from passes.memory_planning import MemoryPlan, Step, inplace_pairs, lifetimes, plan_memory
 from codegen.cpu.dedup import kernel_key
-from codegen.cpu.kernel import (CPU_LOWERINGS, I8, I64, PTR, KernelContext, LoweringError, i64, lltype,
-                                mul)
-from ir.attrs import ConstantAttrs
+from codegen.cpu.kernel import CPU_LOWERINGS, I8, I64, PTR, KernelContext, LoweringError, i64, mul
 from ir.gc_pause import gc_paused
 from ir.graph import Graph, Node, Value, ValueKind
 from ir.opcodes import Op

@@ -422,3 +422,18 @@ def test_summary_and_count_params():
     assert model.layers[0].count_params() == 2 * lstm
     assert model.layers[1].count_params() == gru
     assert f"{2 * lstm + gru + U + 1:,}" in text             # total params
+
+
+def test_dense_after_a_masked_sequence_passes_the_mask_on():
+    """Dense supports masking without taking a mask argument: the mask flows through it
+    (Keras' compute_mask default), so a loss after it sees which steps are padding."""
+    import horn as keras
+    from frontend.tracing import Tracer
+    layer_e = keras.layers.Embedding(10, 4, mask_zero=True)
+    layer_d = keras.layers.Dense(3)
+    x = np.array([[1, 2, 0, 0], [3, 0, 0, 0]], np.int32)
+    tracer = Tracer("mask_flow")
+    t = tracer.input((None, 4), "int32")
+    out = layer_d(keras.layers.LSTM(5, return_sequences=True)(layer_e(t)))
+    assert getattr(out, "_keras_mask", None) is not None
+    del x

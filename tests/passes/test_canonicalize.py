@@ -4,31 +4,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ir import BATCH, DType, Graph, Op, SymDim, TensorType, interpret, verify
+from ir import BATCH, DType, Graph, Op, TensorType, interpret, verify
 from ir.attrs import (BroadcastAttrs, CastAttrs, ConcatAttrs, PadAttrs, ReshapeAttrs, SliceAttrs,
                       TransposeAttrs)
 from passes import dce
 from passes.canonicalize import canonicalize
-from tests.passes.helpers import F32, add_random_param, conv_graph, mlp_graph, op_names
+from tests.passes.helpers import F32, add_random_param, conv_graph, mlp_graph, op_names, random_inputs
 
 SPECIAL = np.array([0.0, -0.0, 1.5, -2.25, np.inf, -np.inf, np.nan, 1e-40], np.float32)
 
 
 def _inputs(graph: Graph, batch: int, seed: int) -> list[np.ndarray]:
     """Random inputs salted with the values identities get wrong: -0.0, inf, NaN, denormals."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for v in graph.inputs:
-        shape = tuple(batch if isinstance(d, SymDim) else d for d in v.shape)
-        if v.dtype is DType.bool:
-            out.append(rng.random(shape) < 0.5)
-        elif v.dtype.is_integer:
-            out.append(rng.integers(-5, 5, shape).astype(v.dtype.numpy))
-        else:
-            x = rng.standard_normal(shape).astype(v.dtype.numpy)
+    out = random_inputs(graph, batch, seed)
+    for x in out:
+        if x.dtype.kind == "f":
             flat = x.reshape(-1)
             flat[: min(flat.size, SPECIAL.size)] = SPECIAL[: flat.size]
-            out.append(x)
     return out
 
 

@@ -25,12 +25,17 @@ from frontend.layers.arguments import pop_activity_regularizer
 from frontend.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 from frontend.tensors import TracedTensor
 from frontend.variables import Variable
+from ir.shapes import BATCH
 
 
 def zeros_state(reference, size: int, dtype: str):
     """``(batch, size)`` zeros whose batch comes from ``reference`` (symbolic batch included)."""
     if not isinstance(reference, TracedTensor):
         return np.zeros((np.shape(reference)[0], size), dtype)
+    if reference.value.shape[0] == BATCH:
+        # A constant broadcast to the batch: nothing ties it to the sequences' data, so the
+        # gradient pass adds no all-zero cotangent over the whole input for it.
+        return ops.broadcast_to(np.zeros((size,), dtype), (None, size))
     column = reference[(slice(None),) + (0,) * (len(reference.shape) - 2) + (slice(0, 1),)]
     return ops.add(ops.zeros_like(ops.cast(column, dtype)), np.zeros((size,), dtype))
 

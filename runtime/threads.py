@@ -18,7 +18,10 @@ import os
 # 69.9 on two (numpy's OpenBLAS alike: 98.3 / 92.4 / 67.4 against 15.5 / 36.2 / 80.6;
 # benchmarks/results/gemm.json). Earlier runs agreed: one thread ahead in 8 of 9 sizes.
 # A second thread only pays where a core is otherwise idle: set HORN_NUM_THREADS or
-# horn.config.set_num_threads(2) then.
+# horn.config.set_num_threads(2) then. benchmarks/run.py agrees: at load 0.9-1.6, two threads
+# won most model workloads (convnet-S predict 30.0k/s against 17.4k, train 5.0k against 4.2k),
+# while at load 0.9-2.6 they collapsed (convnet-L batch-1 latency 24 ms against 1.1 ms, MLP
+# training 16k/s against 134k): one thread is the default that never collapses.
 DEFAULT_THREADS = 1
 
 _value = ctypes.c_int32(0)

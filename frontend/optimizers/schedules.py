@@ -42,11 +42,12 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored exponent if staircase)."""
+class _RatioDecay(LearningRateSchedule):
+    """What exponential and inverse-time decay share: their arguments, their config, and the
+    decay ratio ``step / decay_steps`` (floored when ``staircase``) in the rate's dtype."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
-                 name: str = "ExponentialDecay"):
+                 name: str = "RatioDecay"):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
@@ -54,17 +55,30 @@ class ExponentialDecay(LearningRateSchedule):
         self.name = name
         _positive_steps("decay_steps", decay_steps)
 
-    def __call__(self, step: Tensor) -> Tensor:
+    def _ratio(self, step: Tensor) -> tuple[Tensor, Tensor, str]:
+        """(initial rate, ratio, dtype)."""
         initial = ops.convert_to_tensor(self.initial_learning_rate)
         dtype = ops.dtype(initial)
         p = ops.divide(ops.cast(step, dtype), ops.cast(self.decay_steps, dtype))
         if self.staircase:
             p = ops.floor(p)
-        return ops.multiply(initial, ops.power(ops.cast(self.decay_rate, dtype), p))
+        return initial, p, dtype
 
     def get_config(self) -> dict[str, Any]:
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RatioDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored exponent if staircase)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
+                 name: str = "ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step: Tensor) -> Tensor:
+        initial, p, dtype = self._ratio(step)
+        return ops.multiply(initial, ops.power(ops.cast(self.decay_rate, dtype), p))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -134,30 +148,17 @@ class PolynomialDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RatioDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored ratio if staircase)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
                  name: str = "InverseTimeDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-        _positive_steps("decay_steps", decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step: Tensor) -> Tensor:
-        initial = ops.convert_to_tensor(self.initial_learning_rate)
-        dtype = ops.dtype(initial)
-        p = ops.divide(ops.cast(step, dtype), ops.cast(self.decay_steps, dtype))
-        if self.staircase:
-            p = ops.floor(p)
+        initial, p, dtype = self._ratio(step)
         denom = ops.add(ops.cast(1, dtype), ops.multiply(ops.cast(self.decay_rate, dtype), p))
         return ops.divide(initial, denom)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
 class CosineDecay(LearningRateSchedule):

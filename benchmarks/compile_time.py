@@ -18,9 +18,7 @@ and the kernel count (kernel calls in the entry function, and distinct kernel
 functions after deduplication). Phases are wall-clock seconds, or with ``--clock cpu``
 this process's CPU seconds: compiling is single-threaded, so on a loaded machine CPU
 time is what a quiet machine's wall clock would show. ``cpu`` is the CPU time of the
-whole first call (compile plus one step). With ``HORN_JIT_WORKERS=2`` LLVM compiles half
-of a big module in a forked child (runtime/jit_split.py, off by default): the child's CPU
-seconds are then not in these columns but in the JSON as ``llvm_children_cpu``. ``--run-steps N`` also times N train steps at batch 128
+whole first call (compile plus one step). ``--run-steps N`` also times N train steps at batch 128
 (median ms per step, wall or CPU as ``--clock`` says) so a compile-time change can be
 checked against the code it makes.
 The train step is the one ``model.fit`` compiles: Adam, sparse categorical
@@ -52,19 +50,16 @@ import runtime.executable as rx
 
 model_name, graph_kind, run_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = {k + c: 0.0 for k in ("trace_total", "passes", "codegen", "llvm") for c in ("", "_cpu")}
-t["children_cpu"] = 0.0
 modules = []
 
 def timed(key, fn, keep=None):
     def wrapper(*a, **kw):
-        t0, c0, k0 = time.perf_counter(), time.process_time(), os.times()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             out = fn(*a, **kw)
         finally:
             t[key] += time.perf_counter() - t0
             t[key + "_cpu"] += time.process_time() - c0
-            k1 = os.times()
-            t["children_cpu"] += (k1.children_user - k0.children_user) + (k1.children_system - k0.children_system)
         if keep is not None:
             keep.append(out)
         return out
@@ -101,7 +96,6 @@ out = {"trace": t["trace_total"] - t["passes"], "passes": t["passes"], "codegen"
        "llvm": t["llvm"],
        "trace_cpu": t["trace_total_cpu"] - t["passes_cpu"], "passes_cpu": t["passes_cpu"],
        "codegen_cpu": t["codegen_cpu"], "llvm_cpu": t["llvm_cpu"],
-       "llvm_children_cpu": t["children_cpu"],      # the forked half (runtime/jit_split.py)
        "first_call": first, "first_call_cpu": first_cpu,
        "kernels": sum(m.kernel_count for m in modules),
        "distinct_kernels": sum(getattr(m, "distinct_kernels", m.kernel_count) for m in modules),

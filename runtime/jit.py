@@ -145,15 +145,6 @@ class JitLibrary:
         from codegen.cpu.parallel import uses_threads
         if uses_threads(llvm_ir):
             _openmp_runtime()
-        # Half of a big module's kernels go to a forked process (runtime/jit_split.py),
-        # started before this process compiles the other half and the shared GEMM.
-        from runtime import jit_split
-        side = None
-        # (Not without _link_shared: the halves reach the shared GEMM through its symbol.)
-        halves = (jit_split.split(llvm_ir) if opt_level > 0 and link_shared and jit_split.workers() > 1
-                  else None)
-        if halves is not None:
-            llvm_ir, side = halves[0], jit_split.SideCompile(halves[1], opt_level)
         if opt_level > 0 and link_shared:
             llvm_ir = _link_shared(llvm_ir, opt_level)
         tm = host_target_machine(opt_level)
@@ -180,14 +171,9 @@ class JitLibrary:
             self._engine.set_object_cache(
                 notify_func=lambda _mod, obj: made.append(obj),
                 getbuffer_func=lambda _mod: None if cached is None else cached[0])
-        main_ir = self.optimized_ir
-        if side is not None:
-            obj, side_ir = side.result()
-            self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            self.optimized_ir += "\n" + side_ir
         self._engine.finalize_object()
         if key is not None and cached is None and made:
-            compile_cache.store(key, made[0], main_ir)
+            compile_cache.store(key, made[0], self.optimized_ir)
         self.from_cache = cached is not None
         self._engine.run_static_constructors()
 
